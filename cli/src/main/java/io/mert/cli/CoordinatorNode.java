@@ -1,0 +1,47 @@
+package io.mert.cli;
+
+import io.mert.coordinator.Coordinator;
+import io.mert.coordinator.CoordinatorSettings;
+import io.mert.coordinator.RunListener;
+import io.mert.protocol.pekko.NodeConfig;
+import org.apache.pekko.actor.typed.ActorSystem;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** A JVM's coordinator role: a cluster seed node whose guardian is the coordinator actor. */
+final class CoordinatorNode implements AutoCloseable {
+
+    private final ActorSystem<Coordinator.Command> system;
+
+    private CoordinatorNode(ActorSystem<Coordinator.Command> system) {
+        this.system = system;
+    }
+
+    static CoordinatorNode start(String host, int port, CoordinatorSettings settings, RunListener listener) {
+        String self = host + ":" + port;
+        return new CoordinatorNode(ActorSystem.create(Coordinator.create(settings, listener), NodeConfig.SYSTEM_NAME,
+                NodeConfig.of(host, port, List.of(self), "coordinator")));
+    }
+
+    void stop(String reason) {
+        system.tell(new Coordinator.Stop(reason));
+    }
+
+    /** Waits until the run ends (the coordinator stops when training finishes or is stopped). */
+    boolean awaitTermination(Duration timeout) {
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            return true;
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    @Override
+    public void close() {
+        system.terminate();
+        awaitTermination(Duration.ofSeconds(30));
+    }
+}

@@ -1,0 +1,48 @@
+package io.mert.cli;
+
+import io.mert.coordinator.CoordinatorSettings;
+import io.mert.model.config.TrainConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train: a coordinator plus N local workers in this process (N=0: wait for remote workers).")
+final class TrainCommand implements Callable<Integer> {
+
+    @Option(names = "--config", required = true, description = "training config (YAML with fairseq key names)")
+    Path config;
+
+    @Parameters(arity = "0..*", paramLabel = "key=value", description = "config overrides, e.g. optimization.max_update=100")
+    List<String> overrides = new ArrayList<>();
+
+    @Option(names = "--local-workers", defaultValue = "1", description = "workers to run in this process (default ${DEFAULT-VALUE})")
+    int localWorkers;
+
+    @Option(names = "--run-dir", description = "run directory (default: checkpoint.save_dir)")
+    Path runDir;
+
+    @Option(names = "--bind", defaultValue = "127.0.0.1:0", description = "coordinator address when remote workers join (N=0)")
+    String bind;
+
+    @Override
+    public Integer call() throws Exception {
+        TrainConfig cfg = TrainConfig.load(config, overrides);
+        Path run = RunSetup.runDir(cfg, runDir);
+        RunSetup.startNewRun(run, cfg);
+        int datasetSize = RunSetup.datasetSize(cfg);
+        CoordinatorSettings settings = CoordinatorSettings.fresh(cfg, run, datasetSize);
+        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, System.out);
+        System.out.println("run directory " + run.toAbsolutePath() + ": " + datasetSize + " training clips, "
+                + localWorkers + " local worker(s)");
+        LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers,
+                new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate()), Duration.ofDays(365));
+        return o.success() ? 0 : 1;
+    }
+}

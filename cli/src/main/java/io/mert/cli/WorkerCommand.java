@@ -1,0 +1,47 @@
+package io.mert.cli;
+
+import io.mert.allreduce.DataPlaneEndpoint;
+import io.mert.allreduce.EmbeddedDriver;
+import io.mert.worker.WorkerSettings;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.time.Duration;
+import java.util.concurrent.Callable;
+
+@Command(name = "worker", mixinStandardHelpOptions = true,
+        description = "Run a worker node that joins the coordinator at HOST:PORT and trains until told to stop.")
+final class WorkerCommand implements Callable<Integer> {
+
+    @Option(names = "--join", required = true, description = "the coordinator's HOST:PORT")
+    String join;
+
+    @Option(names = "--bind", defaultValue = "127.0.0.1:0", description = "this worker's cluster address (default ${DEFAULT-VALUE})")
+    String bind;
+
+    @Option(names = "--data-plane", description = "HOST:PORT where this worker receives allreduce frames over UDP "
+            + "(default: the --bind host and a free port)")
+    String dataPlane;
+
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda:N (cuda needs the cuda build)")
+    String device;
+
+    @Option(names = "--id", description = "worker name in logs and events (default: HOST-PORT of --bind)")
+    String id;
+
+    @Override
+    public Integer call() {
+        HostPort self = HostPort.parse(bind);
+        int port = self.port() == 0 ? LocalCluster.freePort() : self.port();
+        HostPort data = dataPlane != null ? HostPort.parse(dataPlane) : new HostPort(self.host(), LocalCluster.freePort());
+        String name = id != null ? id : self.host() + "-" + port;
+        Threads.configureForWorkers(1);
+        try (EmbeddedDriver driver = EmbeddedDriver.launch()) {
+            WorkerNode node = WorkerNode.start(self.host(), port, join, driver.aeronDirectoryName(), new WorkerSettings(name,
+                    new DataPlaneEndpoint("aeron:udp?endpoint=" + data.host() + ":" + data.port(), 1001), device));
+            System.out.println("worker " + name + " joining " + join + " (data plane udp " + data.host() + ":" + data.port() + ")");
+            node.awaitTermination(Duration.ofDays(365));
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,77 @@
+package io.mert.cli;
+
+import io.aeron.Aeron;
+import io.mert.allreduce.AllReduceConfig;
+import io.mert.allreduce.DataPlaneEndpoint;
+import io.mert.allreduce.RingAllReduce;
+import io.mert.protocol.pekko.NodeConfig;
+import io.mert.worker.Worker;
+import io.mert.worker.WorkerSettings;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.Terminated;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A JVM's worker role: a cluster member that joins the coordinator, an Aeron client on the media
+ * driver of this host, and the worker actor on a dispatcher thread of its own.
+ */
+final class WorkerNode implements AutoCloseable {
+
+    private final ActorSystem<Void> system;
+    private final Aeron aeron;
+    private final RingAllReduce ring;
+
+    private WorkerNode(ActorSystem<Void> system, Aeron aeron, RingAllReduce ring) {
+        this.system = system;
+        this.aeron = aeron;
+        this.ring = ring;
+    }
+
+    static WorkerNode start(String host, int port, String coordinator, String aeronDirectory, WorkerSettings settings) {
+        Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(aeronDirectory));
+        RingAllReduce ring = new RingAllReduce(aeron, settings.dataPlane(), AllReduceConfig.defaults());
+        Behavior<Void> guardian = Behaviors.setup(ctx -> {
+            ActorRef<Worker.Command> worker = ctx.spawn(Worker.create(settings, ring), "worker",
+                    DispatcherSelector.fromConfig("mert.worker-dispatcher"));
+            ctx.watch(worker);
+            return Behaviors.<Void>receive((c, m) -> Behaviors.same(), (c, signal) ->
+                    signal instanceof Terminated ? Behaviors.stopped() : Behaviors.same());
+        });
+        ActorSystem<Void> system = ActorSystem.create(guardian, NodeConfig.SYSTEM_NAME,
+                NodeConfig.of(host, port, List.of(coordinator), "worker"));
+        WorkerNode node = new WorkerNode(system, aeron, ring);
+        system.getWhenTerminated().thenRun(node::closeDataPlane);
+        return node;
+    }
+
+    static DataPlaneEndpoint ipcEndpoint(int streamId) {
+        return new DataPlaneEndpoint("aeron:ipc", streamId);
+    }
+
+    boolean awaitTermination(Duration timeout) {
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            return true;
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    private synchronized void closeDataPlane() {
+        ring.close();
+        aeron.close();
+    }
+
+    @Override
+    public void close() {
+        system.terminate();
+        awaitTermination(Duration.ofSeconds(30));
+    }
+}

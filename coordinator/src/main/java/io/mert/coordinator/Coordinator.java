@@ -1,0 +1,421 @@
+package io.mert.coordinator;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.mert.model.config.TrainConfig;
+import io.mert.model.optim.PolynomialDecaySchedule;
+import io.mert.protocol.ShardPlan;
+import io.mert.protocol.pekko.ServiceNames;
+import io.mert.protocol.control.CheckpointSaved;
+import io.mert.protocol.control.CoordinatorInbound;
+import io.mert.protocol.control.DataPlaneEndpoint;
+import io.mert.protocol.control.GenerationReady;
+import io.mert.protocol.control.RegisterWorker;
+import io.mert.protocol.control.RunStep;
+import io.mert.protocol.control.SaveCheckpoint;
+import io.mert.protocol.control.Shutdown;
+import io.mert.protocol.control.StartGeneration;
+import io.mert.protocol.control.StepDone;
+import io.mert.protocol.control.StepFailed;
+import io.mert.protocol.control.WorkerInbound;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Drives synchronous training steps over a changing set of workers (see DESIGN.md "The synchronous
+ * step" and "Recovery"). Membership is counted in generations; every message to and from workers
+ * carries one, and anything from another generation is ignored. A step completes when every rank of
+ * the generation reports it with the same parameter checksum and gradient norm; a lost or failed
+ * worker opens a new generation with the survivors, which re-run the same step.
+ */
+public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
+
+    /** Workers find the coordinator's inbox through the cluster receptionist under this key. */
+    public static final ServiceKey<CoordinatorInbound> SERVICE_KEY =
+            ServiceKey.create(CoordinatorInbound.class, ServiceNames.COORDINATOR);
+
+    public sealed interface Command permits FromWorker, WorkerLost, Timeout, Stop {
+    }
+
+    /** A message from a worker, delivered through the remote inbox. */
+    public record FromWorker(CoordinatorInbound message) implements Command {
+    }
+
+    record WorkerLost(String workerId, ActorRef<WorkerInbound> inbox) implements Command {
+    }
+
+    record Timeout(long generation, long step, Phase phase) implements Command {
+    }
+
+    /** Ends the run: workers are told to shut down. */
+    public record Stop(String reason) implements Command {
+    }
+
+    enum Phase { WAITING_FOR_WORKERS, STARTING_GENERATION, RUNNING_STEP, CHECKPOINTING, FINISHED }
+
+    private record Member(String id, ActorRef<WorkerInbound> inbox, DataPlaneEndpoint endpoint) {
+    }
+
+    private static final Object TIMER = "phase-timeout";
+
+    private final CoordinatorSettings settings;
+    private final TrainConfig config;
+    private final RunListener listener;
+    private final TimerScheduler<Command> timers;
+    private final RunLog log;
+    private final ShardPlan plan;
+    private final PolynomialDecaySchedule schedule;
+    private final ActorRefResolver resolver;
+    private final String inboxAddress;
+
+    private final Map<String, Member> registered = new LinkedHashMap<>();
+    private List<Member> members = List.of();
+    private final Map<Integer, GenerationReady> ready = new HashMap<>();
+    private final Map<Integer, StepDone> done = new HashMap<>();
+
+    private Phase phase = Phase.WAITING_FOR_WORKERS;
+    private long generation;
+    private long completed;
+    private Path lastCheckpoint;
+    private long lastCheckpointStep = -1;
+    private boolean forceRestore;
+    private boolean membershipChanged;
+    private long stepStartNanos;
+    private long runStartNanos;
+    private long samplesThisRun;
+
+    public static Behavior<Command> create(CoordinatorSettings settings, RunListener listener) {
+        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Coordinator(ctx, timers, settings, listener)));
+    }
+
+    private Coordinator(ActorContext<Command> ctx, TimerScheduler<Command> timers, CoordinatorSettings settings,
+                        RunListener listener) {
+        super(ctx);
+        this.settings = settings;
+        this.config = settings.config();
+        this.listener = listener;
+        this.timers = timers;
+        this.log = new RunLog(settings.runDir());
+        this.plan = new ShardPlan(config.seed(), config.globalBatch(), settings.datasetSize());
+        this.schedule = new PolynomialDecaySchedule(config.lr(), config.warmupUpdates(), config.totalNumUpdate(),
+                config.endLearningRate(), config.power());
+        this.resolver = ActorRefResolver.get(ctx.getSystem());
+        this.generation = settings.startGeneration();
+        this.completed = settings.startStep();
+        if (settings.restoreCheckpoint() != null) {
+            lastCheckpoint = settings.restoreCheckpoint();
+            lastCheckpointStep = settings.startStep();
+        }
+        ActorRef<CoordinatorInbound> inbox = ctx.spawn(Behaviors.<CoordinatorInbound>receiveMessage(m -> {
+            ctx.getSelf().tell(new FromWorker(m));
+            return Behaviors.same();
+        }), "inbox");
+        this.inboxAddress = resolver.toSerializationFormat(inbox);
+        ctx.getSystem().receptionist().tell(Receptionist.register(SERVICE_KEY, inbox));
+        ObjectNode e = RunLog.object().put("step", completed).put("dataset_size", settings.datasetSize())
+                .put("steps_per_epoch", plan.stepsPerEpoch()).put("config_hash", config.configHash());
+        event("coordinator_started", e);
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(FromWorker.class, this::onFromWorker)
+                .onMessage(WorkerLost.class, this::onWorkerLost)
+                .onMessage(Timeout.class, this::onTimeout)
+                .onMessage(Stop.class, s -> finish("stopped: " + s.reason(), false))
+                .build();
+    }
+
+    private Behavior<Command> onFromWorker(FromWorker w) {
+        CoordinatorInbound m = w.message();
+        return switch (m.getKindCase()) {
+            case REGISTER_WORKER -> onRegister(m.getRegisterWorker());
+            case GENERATION_READY -> onReady(m.getGenerationReady());
+            case STEP_DONE -> onStepDone(m.getStepDone());
+            case STEP_FAILED -> onStepFailed(m.getStepFailed());
+            case CHECKPOINT_SAVED -> onCheckpointSaved(m.getCheckpointSaved());
+            case KIND_NOT_SET -> this;
+        };
+    }
+
+    // ---- membership ---------------------------------------------------------------------------
+
+    private Behavior<Command> onRegister(RegisterWorker r) {
+        if (phase == Phase.FINISHED) return this;
+        ActorRef<WorkerInbound> inbox = resolver.resolveActorRef(r.getInbox());
+        Member previous = registered.get(r.getWorkerId());
+        if (previous != null && previous.inbox().equals(inbox)) return this;
+        if (previous != null) getContext().unwatch(previous.inbox());
+        registered.put(r.getWorkerId(), new Member(r.getWorkerId(), inbox, r.getDataPlane()));
+        getContext().watchWith(inbox, new WorkerLost(r.getWorkerId(), inbox));
+        event("worker_registered", RunLog.object().put("worker", r.getWorkerId()).put("device", r.getDevice())
+                .put("registered", registered.size()));
+        if (phase == Phase.WAITING_FOR_WORKERS) {
+            if (registered.size() >= Math.max(config.worldSize(), config.minWorldSize())) return startGeneration();
+        } else {
+            membershipChanged = true; // admitted at the next step boundary
+        }
+        return this;
+    }
+
+    private Behavior<Command> onWorkerLost(WorkerLost lost) {
+        Member m = registered.get(lost.workerId());
+        if (m == null || !m.inbox().equals(lost.inbox())) return this;
+        return dropWorkers(List.of(lost.workerId()), "terminated");
+    }
+
+    private Behavior<Command> dropWorkers(List<String> ids, String reason) {
+        boolean memberLost = false;
+        for (String id : ids) {
+            Member m = registered.remove(id);
+            if (m == null) continue;
+            getContext().unwatch(m.inbox());
+            memberLost |= members.contains(m);
+            event("worker_lost", RunLog.object().put("worker", id).put("reason", reason).put("step", completed));
+        }
+        if (!memberLost || phase == Phase.FINISHED || phase == Phase.WAITING_FOR_WORKERS) return this;
+        return regenerate();
+    }
+
+    /** Opens a new generation with whoever is registered, or pauses below the minimum world size. */
+    private Behavior<Command> regenerate() {
+        timers.cancel(TIMER);
+        if (registered.size() < config.minWorldSize()) {
+            phase = Phase.WAITING_FOR_WORKERS;
+            members = List.of();
+            event("paused", RunLog.object().put("registered", registered.size()).put("min_world_size", config.minWorldSize()));
+            return this;
+        }
+        return startGeneration();
+    }
+
+    private Behavior<Command> startGeneration() {
+        generation++;
+        membershipChanged = false;
+        List<Member> chosen = new ArrayList<>(registered.values());
+        if (chosen.size() > config.globalBatch()) chosen = chosen.subList(0, config.globalBatch());
+        members = List.copyOf(chosen);
+        ready.clear();
+        done.clear();
+        phase = Phase.STARTING_GENERATION;
+        List<DataPlaneEndpoint> ring = members.stream().map(Member::endpoint).toList();
+        for (int rank = 0; rank < members.size(); rank++) {
+            StartGeneration.Builder sg = StartGeneration.newBuilder()
+                    .setGeneration(generation).setRank(rank).setWorldSize(members.size()).addAllRing(ring)
+                    .setConfigYaml(config.tree().toYaml()).setConfigHash(config.configHash())
+                    .setRunDir(settings.runDir().toString()).setStep(completed)
+                    .setCoordinatorInbox(inboxAddress).setForceRestore(forceRestore);
+            if (lastCheckpoint != null && lastCheckpointStep == completed) sg.setRestoreCheckpoint(lastCheckpoint.toString());
+            members.get(rank).inbox().tell(WorkerInbound.newBuilder().setStartGeneration(sg).build());
+        }
+        ArrayNode ids = RunLog.object().arrayNode();
+        members.forEach(m -> ids.add(m.id()));
+        ObjectNode e = RunLog.object().put("generation", generation).put("world_size", members.size()).put("step", completed);
+        e.set("workers", ids);
+        event("generation_started", e);
+        timers.startSingleTimer(TIMER, new Timeout(generation, completed, phase), settings.stepTimeout());
+        return this;
+    }
+
+    private Behavior<Command> onReady(GenerationReady r) {
+        if (r.getGeneration() != generation || phase != Phase.STARTING_GENERATION) return this;
+        ready.put(r.getRank(), r);
+        if (ready.size() < members.size()) return this;
+        timers.cancel(TIMER);
+        long checksum = ready.get(0).getParamChecksum();
+        boolean consistent = ready.values().stream()
+                .allMatch(x -> x.getStep() == completed && x.getParamChecksum() == checksum);
+        if (!consistent) return rollBack("workers disagree on their state after a generation change: " + describe(ready));
+        forceRestore = false;
+        phase = Phase.RUNNING_STEP;
+        if (runStartNanos == 0) runStartNanos = System.nanoTime();
+        return nextStepOrFinish();
+    }
+
+    /** Every worker reloads the newest checkpoint (or re-initialises when there is none). */
+    private Behavior<Command> rollBack(String why) {
+        getContext().getLog().error("{}; rolling back to {}", why,
+                lastCheckpoint == null ? "the initial parameters" : lastCheckpoint);
+        event("rollback", RunLog.object().put("reason", why).put("from_step", completed)
+                .put("to_step", Math.max(lastCheckpointStep, 0)));
+        completed = Math.max(lastCheckpointStep, 0);
+        forceRestore = true;
+        return startGeneration();
+    }
+
+    // ---- steps --------------------------------------------------------------------------------
+
+    private Behavior<Command> nextStepOrFinish() {
+        if (completed >= config.maxUpdate()) return finish("reached optimization.max_update=" + config.maxUpdate(), true);
+        phase = Phase.RUNNING_STEP;
+        done.clear();
+        stepStartNanos = System.nanoTime();
+        WorkerInbound run = WorkerInbound.newBuilder().setRunStep(RunStep.newBuilder()
+                .setGeneration(generation).setStep(completed).setLr(schedule.lrAt(completed))).build();
+        members.forEach(m -> m.inbox().tell(run));
+        timers.startSingleTimer(TIMER, new Timeout(generation, completed, phase), settings.stepTimeout());
+        return this;
+    }
+
+    private Behavior<Command> onStepDone(StepDone d) {
+        if (d.getGeneration() != generation || d.getStep() != completed || phase != Phase.RUNNING_STEP) return this;
+        done.put(d.getRank(), d);
+        if (done.size() < members.size()) return this;
+        timers.cancel(TIMER);
+        StepDone first = done.get(0);
+        for (StepDone x : done.values()) {
+            if (x.getParamChecksum() != first.getParamChecksum()
+                    || x.getMetrics().getGradNorm() != first.getMetrics().getGradNorm()) {
+                return rollBack("parameter divergence at step " + completed + ": ranks report different checksums or gradient norms " + describeDone());
+            }
+        }
+        completed++;
+        recordStep(first);
+        boolean finalStep = completed >= config.maxUpdate();
+        if (completed % config.saveIntervalUpdates() == 0 || finalStep || membershipChanged) return requestCheckpoint();
+        return nextStepOrFinish();
+    }
+
+    private void recordStep(StepDone first) {
+        double seconds = (System.nanoTime() - stepStartNanos) / 1e9;
+        samplesThisRun += config.globalBatch();
+        long digest = 0;
+        for (StepDone x : done.values()) digest += x.getSampleDigest();
+        var m = first.getMetrics();
+        ObjectNode line = RunLog.object()
+                .put("step", completed)
+                .put("epoch", plan.epochOf(completed - 1))
+                .put("loss", m.getLoss())
+                .put("lr", schedule.lrAt(completed - 1))
+                .put("grad_norm", m.getGradNorm())
+                .put("world_size", members.size())
+                .put("generation", generation)
+                .put("samples_per_s", config.globalBatch() / seconds)
+                .put("step_s", seconds)
+                .put("feature_penalty", m.getFeaturePenalty())
+                .put("cqt_loss", m.getCqtLoss())
+                .put("supervised_frames", m.getSupervisedFrames())
+                .put("sample_digest", Long.toHexString(digest))
+                .put("param_checksum", Long.toHexString(first.getParamChecksum()));
+        ArrayNode ce = line.putArray("acoustic_loss");
+        m.getAcousticLossList().forEach(ce::add);
+        ArrayNode acc = line.putArray("masked_accuracy");
+        m.getMaskedAccuracyList().forEach(acc::add);
+        var t = first.getTimings();
+        line.putObject("timings_ms").put("data", t.getDataMs()).put("compute", t.getComputeMs())
+                .put("allreduce", t.getAllreduceMs()).put("update", t.getUpdateMs());
+        log.metrics(line);
+        listener.onStep(line);
+    }
+
+    private Behavior<Command> onStepFailed(StepFailed f) {
+        if (f.getGeneration() != generation || phase != Phase.RUNNING_STEP) return this;
+        event("step_failed", RunLog.object().put("step", f.getStep()).put("rank", f.getRank())
+                .put("reason", f.getReason()).put("failed_peer_rank", f.getFailedPeerRank()));
+        int blamed = f.getFailedPeerRank() >= 0 && f.getFailedPeerRank() < members.size() ? f.getFailedPeerRank() : f.getRank();
+        return dropWorkers(List.of(members.get(blamed).id()), "step failed: " + f.getReason());
+    }
+
+    private Behavior<Command> onTimeout(Timeout t) {
+        if (t.generation() != generation || t.step() != completed || t.phase() != phase) return this;
+        Map<Integer, ?> replied = phase == Phase.STARTING_GENERATION ? ready : done;
+        List<String> silent = new ArrayList<>();
+        for (int rank = 0; rank < members.size(); rank++) {
+            if (phase == Phase.CHECKPOINTING ? rank == 0 : !replied.containsKey(rank)) silent.add(members.get(rank).id());
+        }
+        getContext().getLog().warn("{} timed out at step {} (generation {}); dropping {}", phase, completed, generation, silent);
+        return dropWorkers(silent, "no reply within " + settings.stepTimeout().toSeconds() + " s");
+    }
+
+    // ---- checkpoints --------------------------------------------------------------------------
+
+    private Behavior<Command> requestCheckpoint() {
+        phase = Phase.CHECKPOINTING;
+        ObjectNode state = RunLog.object()
+                .put("step", completed)
+                .put("epoch", plan.epochOf(completed))
+                .put("epoch_offset", plan.epochOffsetOf(completed))
+                .put("generation", generation)
+                .put("seed", config.seed())
+                .put("world_size", members.size())
+                .put("lr", schedule.lrAt(Math.max(completed - 1, 0)))
+                .put("num_updates", completed)
+                .put("config_hash", config.configHash())
+                .put("config_yaml", config.tree().toYaml())
+                .put("dataset_size", settings.datasetSize())
+                .put("wall_time_ms", System.currentTimeMillis());
+        members.get(0).inbox().tell(WorkerInbound.newBuilder().setSaveCheckpoint(SaveCheckpoint.newBuilder()
+                .setGeneration(generation).setStep(completed).setTrainerStateJson(state.toString())).build());
+        timers.startSingleTimer(TIMER, new Timeout(generation, completed, phase), settings.stepTimeout());
+        return this;
+    }
+
+    private Behavior<Command> onCheckpointSaved(CheckpointSaved s) {
+        if (s.getGeneration() != generation || s.getStep() != completed || phase != Phase.CHECKPOINTING) return this;
+        timers.cancel(TIMER);
+        if (!s.getError().isEmpty()) {
+            getContext().getLog().error("checkpoint at step {} failed: {}", completed, s.getError());
+            event("checkpoint_failed", RunLog.object().put("step", completed).put("error", s.getError()));
+        } else {
+            lastCheckpoint = Path.of(s.getPath());
+            lastCheckpointStep = completed;
+            event("checkpoint_saved", RunLog.object().put("step", completed).put("path", s.getPath()));
+        }
+        if (membershipChanged && completed < config.maxUpdate()) return startGeneration();
+        return nextStepOrFinish();
+    }
+
+    // ---- end ----------------------------------------------------------------------------------
+
+    private Behavior<Command> finish(String reason, boolean success) {
+        phase = Phase.FINISHED;
+        timers.cancel(TIMER);
+        WorkerInbound bye = WorkerInbound.newBuilder().setShutdown(Shutdown.newBuilder().setReason(reason)).build();
+        registered.values().forEach(m -> m.inbox().tell(bye));
+        event("finished", RunLog.object().put("step", completed).put("reason", reason).put("success", success));
+        try {
+            log.close();
+        } catch (Exception e) {
+            getContext().getLog().warn("closing run logs: {}", e.toString());
+        }
+        if (success) listener.onFinished(completed);
+        else listener.onFailed(reason);
+        return Behaviors.stopped();
+    }
+
+    private void event(String name, ObjectNode details) {
+        details.put("event", name).put("time_ms", System.currentTimeMillis());
+        log.event(details);
+        listener.onEvent(name, details);
+    }
+
+    private static String describe(Map<Integer, GenerationReady> r) {
+        StringBuilder sb = new StringBuilder();
+        r.forEach((rank, x) -> sb.append(" rank ").append(rank).append(": step ").append(x.getStep())
+                .append(" checksum ").append(Long.toHexString(x.getParamChecksum())));
+        return sb.toString();
+    }
+
+    private String describeDone() {
+        StringBuilder sb = new StringBuilder();
+        done.forEach((rank, x) -> sb.append(" rank ").append(rank).append(": checksum ")
+                .append(Long.toHexString(x.getParamChecksum())).append(" grad_norm ").append(x.getMetrics().getGradNorm()));
+        return sb.toString();
+    }
+}

@@ -1,0 +1,119 @@
+package io.mert.model.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * A YAML config as a tree with fairseq-style dotted keys ({@code optimization.max_update}), the
+ * {@code key=value} overrides fairseq/hydra users type on the command line, and a stable hash.
+ */
+public final class ConfigTree {
+
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
+            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+            .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES));
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final ObjectNode root;
+
+    private ConfigTree(ObjectNode root) {
+        this.root = root;
+    }
+
+    public static ConfigTree empty() {
+        return new ConfigTree(JsonNodeFactory.instance.objectNode());
+    }
+
+    public static ConfigTree parse(String yaml, String origin) {
+        try {
+            JsonNode n = YAML.readTree(yaml);
+            if (n == null || n.isMissingNode() || n.isNull()) return empty();
+            if (!n.isObject()) throw new ConfigException(origin + ": the top level must be a mapping of sections, got " + n.getNodeType());
+            return new ConfigTree((ObjectNode) n);
+        } catch (IOException e) {
+            throw new ConfigException(origin + ": not valid YAML: " + e.getMessage(), e);
+        }
+    }
+
+    public static ConfigTree load(Path file) {
+        try {
+            return parse(Files.readString(file, StandardCharsets.UTF_8), file.toString());
+        } catch (IOException e) {
+            throw new ConfigException("cannot read config " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Applies {@code section.key=value} overrides; the value is parsed as YAML (numbers, lists, booleans). */
+    public ConfigTree withOverrides(List<String> overrides) {
+        ObjectNode copy = root.deepCopy();
+        for (String o : overrides) {
+            int eq = o.indexOf('=');
+            if (eq <= 0) throw new ConfigException("override '" + o + "' is not of the form section.key=value");
+            String key = o.substring(0, eq).trim();
+            String raw = o.substring(eq + 1);
+            JsonNode value;
+            try {
+                value = raw.isEmpty() ? JsonNodeFactory.instance.nullNode() : YAML.readTree(raw);
+            } catch (IOException e) {
+                value = JsonNodeFactory.instance.textNode(raw);
+            }
+            if (value == null || value.isMissingNode()) value = JsonNodeFactory.instance.textNode(raw);
+            String[] path = key.split("\\.");
+            ObjectNode node = copy;
+            for (int i = 0; i < path.length - 1; i++) {
+                JsonNode child = node.get(path[i]);
+                if (child == null || !child.isObject()) child = node.putObject(path[i]);
+                node = (ObjectNode) child;
+            }
+            node.set(path[path.length - 1], value);
+        }
+        return new ConfigTree(copy);
+    }
+
+    /** The node at a dotted key, or null. */
+    public JsonNode get(String dottedKey) {
+        JsonNode n = root;
+        for (String p : dottedKey.split("\\.")) {
+            if (n == null || !n.isObject()) return null;
+            n = n.get(p);
+        }
+        return (n == null || n.isNull()) ? null : n;
+    }
+
+    public ObjectNode root() {
+        return root.deepCopy();
+    }
+
+    public String toYaml() {
+        try {
+            return YAML.writeValueAsString(root);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** SHA-256 of the canonical JSON form: equal configs hash equal regardless of YAML layout. */
+    public String hash() {
+        try {
+            JsonNode sorted = JSON.readTree(JSON.writer().with(com.fasterxml.jackson.databind.SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
+                    .writeValueAsString(JSON.treeToValue(root, Object.class)));
+            byte[] canon = JSON.writeValueAsBytes(sorted);
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(canon));
+        } catch (IOException | NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

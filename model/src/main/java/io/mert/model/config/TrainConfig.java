@@ -1,0 +1,295 @@
+package io.mert.model.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.mert.model.MertConfig;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The typed, validated view of a training config. Keys follow fairseq's MERT/HuBERT configs
+ * ({@code task.max_sample_size}, {@code optimization.lr}, {@code lr_scheduler.warmup_updates}, ...).
+ * Keys fairseq does not have are ours and documented in the README: {@code model.preset} (the
+ * starting point that {@code model.*} keys override) and {@code dataset.global_batch_size} (clips
+ * per update over all workers; fixed when the world size changes).
+ */
+public record TrainConfig(
+        ConfigTree tree,
+        long seed,
+        int logInterval,
+        Path manifestDir,
+        Path labelDir,
+        List<String> labels,
+        int maxSampleSize,
+        MertConfig model,
+        int globalBatch,
+        int maxUpdate,
+        double lr,
+        double clipNorm,
+        double beta1,
+        double beta2,
+        double adamEps,
+        double weightDecay,
+        int warmupUpdates,
+        int totalNumUpdate,
+        double endLearningRate,
+        double power,
+        int saveIntervalUpdates,
+        int keepLast,
+        int worldSize,
+        int minWorldSize,
+        double stepTimeoutSeconds) {
+
+    public static TrainConfig from(ConfigTree t) {
+        Reader r = new Reader(t);
+        MertConfig model = modelConfig(r);
+        int maxUpdate = r.integer("optimization.max_update", 1000, 1, Integer.MAX_VALUE);
+        int maxSample = r.integer("task.max_sample_size", 48000, 1, Integer.MAX_VALUE);
+        int frames = model.framesFor(maxSample);
+        if (frames < model.maskLength() + 1) {
+            throw new ConfigException("task.max_sample_size=" + maxSample + " gives " + frames + " frames, shorter than the conv "
+                    + "receptive field plus one mask span (" + model.maskLength() + " frames): use at least "
+                    + (model.frameStride() * (model.maskLength() + 2)) + " samples");
+        }
+        int sampleRate = r.integer("task.sample_rate", 24000, 1, Integer.MAX_VALUE);
+        if (sampleRate != model.sampleRate()) {
+            throw new ConfigException("task.sample_rate=" + sampleRate + " but the model expects " + model.sampleRate() + " Hz");
+        }
+        int labelRate = r.integer("task.label_rate", model.labelRate(), 1, Integer.MAX_VALUE);
+        if (labelRate * model.frameStride() != sampleRate) {
+            throw new ConfigException("task.label_rate=" + labelRate + " does not match the model's frame rate "
+                    + (double) sampleRate / model.frameStride() + " Hz (sample_rate / conv stride)");
+        }
+        double[] betas = r.betas("optimizer.adam_betas", 0.9, 0.98);
+        int worldSize = r.integer("distributed_training.distributed_world_size", 1, 0, 4096);
+        int globalBatch = r.integer("dataset.global_batch_size", 8, 1, 1 << 20);
+        int minWorld = r.integer("distributed_training.min_world_size", 1, 1, 4096);
+        if (minWorld > globalBatch) {
+            throw new ConfigException("distributed_training.min_world_size=" + minWorld + " exceeds dataset.global_batch_size="
+                    + globalBatch + ": every worker needs at least one clip per step");
+        }
+        return new TrainConfig(t,
+                r.integer("common.seed", 1337, Integer.MIN_VALUE, Integer.MAX_VALUE),
+                r.integer("common.log_interval", 10, 1, Integer.MAX_VALUE),
+                r.path("task.data"),
+                r.pathOr("task.label_dir", r.path("task.data")),
+                r.strings("task.labels", List.of("km")),
+                maxSample,
+                model,
+                globalBatch,
+                maxUpdate,
+                r.firstNumber("optimization.lr", 5e-4),
+                r.number("optimization.clip_norm", 10.0, 0, Double.MAX_VALUE),
+                betas[0], betas[1],
+                r.number("optimizer.adam_eps", 1e-6, 0, 1),
+                r.number("optimizer.weight_decay", 0.01, 0, 1),
+                r.integer("lr_scheduler.warmup_updates", Math.max(1, maxUpdate / 10), 0, Integer.MAX_VALUE),
+                r.integer("lr_scheduler.total_num_update", maxUpdate, 1, Integer.MAX_VALUE),
+                r.number("lr_scheduler.end_learning_rate", 0.0, 0, 1),
+                r.number("lr_scheduler.power", 1.0, 0, 100),
+                r.integer("checkpoint.save_interval_updates", 25000, 1, Integer.MAX_VALUE),
+                r.integer("checkpoint.keep_interval_updates", 3, 1, 1_000_000),
+                worldSize,
+                minWorld,
+                r.number("distributed_training.step_timeout_s", 120.0, 1, 86400));
+    }
+
+    public static TrainConfig load(Path file, List<String> overrides) {
+        return from(ConfigTree.load(file).withOverrides(overrides));
+    }
+
+    public String configHash() {
+        return tree.hash();
+    }
+
+    /** The model architecture with the number of classes of each label stream filled in. */
+    public TrainConfig withLabelClasses(List<Integer> classes) {
+        return new TrainConfig(tree, seed, logInterval, manifestDir, labelDir, labels, maxSampleSize,
+                model.withLabelClasses(classes), globalBatch, maxUpdate, lr, clipNorm, beta1, beta2, adamEps, weightDecay,
+                warmupUpdates, totalNumUpdate, endLearningRate, power, saveIntervalUpdates, keepLast, worldSize,
+                minWorldSize, stepTimeoutSeconds);
+    }
+
+    private static MertConfig modelConfig(Reader r) {
+        MertConfig p = MertConfig.preset(r.string("model.preset", "tiny"));
+        List<MertConfig.ConvLayer> conv = r.has("model.conv_feature_layers")
+                ? parseConvLayers(r.string("model.conv_feature_layers", ""))
+                : p.convFeatureLayers();
+        String mode = r.string("model.extractor_mode", p.extractorMode());
+        if (!mode.equals("default") && !mode.equals("layer_norm")) {
+            throw new ConfigException("model.extractor_mode='" + mode + "': allowed values are default, layer_norm");
+        }
+        int dim = r.integer("model.encoder_embed_dim", p.encoderEmbedDim(), 1, 1 << 16);
+        int heads = r.integer("model.encoder_attention_heads", p.encoderAttentionHeads(), 1, 1024);
+        if (dim % heads != 0) {
+            throw new ConfigException("model.encoder_embed_dim=" + dim + " is not divisible by model.encoder_attention_heads=" + heads);
+        }
+        int convPosGroups = r.integer("model.conv_pos_groups", p.convPosGroups(), 1, 1024);
+        if (dim % convPosGroups != 0) {
+            throw new ConfigException("model.conv_pos_groups=" + convPosGroups + " does not divide model.encoder_embed_dim=" + dim);
+        }
+        List<Double> lossWeights = r.has("criterion.loss_weights") ? r.numbers("criterion.loss_weights") : p.lossWeights();
+        return new MertConfig(conv, mode,
+                r.integer("model.encoder_layers", p.encoderLayers(), 1, 1024), dim,
+                r.integer("model.encoder_ffn_embed_dim", p.encoderFfnEmbedDim(), 1, 1 << 18), heads,
+                r.bool("model.layer_norm_first", p.layerNormFirst()),
+                r.integer("model.conv_pos", p.convPos(), 1, 4096), convPosGroups,
+                r.number("model.attention_relax", p.attentionRelax(), -1, 1e6),
+                r.integer("model.final_dim", p.finalDim(), 1, 1 << 16),
+                r.number("model.logit_temp", p.logitTemp(), 1e-6, 1e6),
+                r.number("model.mask_prob", p.maskProb(), 0, 1),
+                r.integer("model.mask_length", p.maskLength(), 1, 10000),
+                r.number("model.feature_grad_mult", p.featureGradMult(), 0, 1e6),
+                r.number("model.dropout", p.dropout(), 0, 1),
+                r.number("model.attention_dropout", p.attentionDropout(), 0, 1),
+                r.number("model.activation_dropout", p.activationDropout(), 0, 1),
+                r.number("model.dropout_input", p.dropoutInput(), 0, 1),
+                r.number("model.dropout_features", p.dropoutFeatures(), 0, 1),
+                r.number("model.encoder_layerdrop", p.encoderLayerdrop(), 0, 1),
+                p.labelClasses(),
+                r.integer("model.audio_cqt_bins", p.cqtBins(), 1, 4096),
+                lossWeights,
+                r.integer("task.sample_rate", p.sampleRate(), 1, Integer.MAX_VALUE),
+                p.labelRate());
+    }
+
+    private static final Pattern TERM = Pattern.compile("\\[((?:\\s*\\(\\s*\\d+\\s*,\\s*\\d+\\s*,\\s*\\d+\\s*\\)\\s*,?)+)\\]\\s*(?:\\*\\s*(\\d+))?");
+    private static final Pattern TUPLE = Pattern.compile("\\(\\s*(\\d+)\\s*,\\s*(\\d+)\\s*,\\s*(\\d+)\\s*\\)");
+
+    /** Parses fairseq's {@code "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"}. */
+    public static List<MertConfig.ConvLayer> parseConvLayers(String spec) {
+        List<MertConfig.ConvLayer> out = new ArrayList<>();
+        for (String part : spec.split("\\+")) {
+            Matcher m = TERM.matcher(part.trim());
+            if (!m.matches()) {
+                throw new ConfigException("model.conv_feature_layers: cannot read '" + part.trim()
+                        + "'; expected terms like [(512,10,5)] or [(512,3,2)] * 4 joined by +");
+            }
+            int times = m.group(2) == null ? 1 : Integer.parseInt(m.group(2));
+            List<MertConfig.ConvLayer> term = new ArrayList<>();
+            Matcher t = TUPLE.matcher(m.group(1));
+            while (t.find()) {
+                term.add(new MertConfig.ConvLayer(Integer.parseInt(t.group(1)), Integer.parseInt(t.group(2)), Integer.parseInt(t.group(3))));
+            }
+            for (int i = 0; i < times; i++) out.addAll(term);
+        }
+        if (out.isEmpty()) throw new ConfigException("model.conv_feature_layers is empty");
+        return out;
+    }
+
+    /** Typed reads with defaults and range checks whose errors name the key. */
+    private record Reader(ConfigTree t) {
+        boolean has(String key) {
+            return t.get(key) != null;
+        }
+
+        String string(String key, String dflt) {
+            JsonNode n = t.get(key);
+            return n == null ? dflt : n.asText();
+        }
+
+        Path path(String key) {
+            JsonNode n = t.get(key);
+            if (n == null || n.asText().isBlank()) throw new ConfigException(key + " is required (a directory path)");
+            return Path.of(n.asText());
+        }
+
+        Path pathOr(String key, Path dflt) {
+            JsonNode n = t.get(key);
+            return n == null || n.asText().isBlank() ? dflt : Path.of(n.asText());
+        }
+
+        boolean bool(String key, boolean dflt) {
+            JsonNode n = t.get(key);
+            if (n == null) return dflt;
+            if (n.isBoolean()) return n.booleanValue();
+            String s = n.asText().toLowerCase();
+            if (s.equals("true")) return true;
+            if (s.equals("false")) return false;
+            throw new ConfigException(key + "=" + n.asText() + ": expected true or false");
+        }
+
+        int integer(String key, int dflt, int min, int max) {
+            JsonNode n = t.get(key);
+            if (n == null) return dflt;
+            long v;
+            if (n.isIntegralNumber()) v = n.longValue();
+            else {
+                try {
+                    v = Long.parseLong(n.asText().trim());
+                } catch (NumberFormatException e) {
+                    throw new ConfigException(key + "=" + n.asText() + ": expected an integer");
+                }
+            }
+            if (v < min || v > max) throw new ConfigException(key + "=" + v + ": allowed range is [" + min + ", " + max + "]");
+            return (int) v;
+        }
+
+        double number(String key, double dflt, double min, double max) {
+            JsonNode n = t.get(key);
+            if (n == null) return dflt;
+            double v = toDouble(key, n);
+            if (v < min || v > max) throw new ConfigException(key + "=" + v + ": allowed range is [" + min + ", " + max + "]");
+            return v;
+        }
+
+        double firstNumber(String key, double dflt) {
+            JsonNode n = t.get(key);
+            if (n == null) return dflt;
+            if (n.isArray()) {
+                if (n.isEmpty()) throw new ConfigException(key + " is an empty list");
+                n = n.get(0);
+            }
+            double v = toDouble(key, n);
+            if (!(v > 0)) throw new ConfigException(key + "=" + v + ": the learning rate must be positive");
+            return v;
+        }
+
+        List<Double> numbers(String key) {
+            JsonNode n = t.get(key);
+            List<Double> out = new ArrayList<>();
+            if (n.isArray()) for (JsonNode e : n) out.add(toDouble(key, e));
+            else out.add(toDouble(key, n));
+            return List.copyOf(out);
+        }
+
+        List<String> strings(String key, List<String> dflt) {
+            JsonNode n = t.get(key);
+            if (n == null) return dflt;
+            List<String> out = new ArrayList<>();
+            if (n.isArray()) for (JsonNode e : n) out.add(e.asText());
+            else for (String s : n.asText().replaceAll("[\\[\\]'\" ]", "").split(",")) if (!s.isEmpty()) out.add(s);
+            if (out.isEmpty()) throw new ConfigException(key + " is empty: name at least one label stream (e.g. km)");
+            return List.copyOf(out);
+        }
+
+        /** fairseq writes betas as the string "(0.9, 0.98)"; a YAML list works too. */
+        double[] betas(String key, double b1, double b2) {
+            JsonNode n = t.get(key);
+            if (n == null) return new double[]{b1, b2};
+            List<Double> v = new ArrayList<>();
+            if (n.isArray()) for (JsonNode e : n) v.add(toDouble(key, e));
+            else for (String s : n.asText().replaceAll("[()\\[\\] ]", "").split(",")) v.add(toDouble(key, s));
+            if (v.size() != 2 || v.get(0) < 0 || v.get(0) >= 1 || v.get(1) < 0 || v.get(1) >= 1) {
+                throw new ConfigException(key + "=" + n.asText() + ": expected two betas in [0, 1), e.g. (0.9, 0.98)");
+            }
+            return new double[]{v.get(0), v.get(1)};
+        }
+
+        private static double toDouble(String key, JsonNode n) {
+            if (n.isNumber()) return n.doubleValue();
+            return toDouble(key, n.asText());
+        }
+
+        private static double toDouble(String key, String s) {
+            try {
+                return Double.parseDouble(s.trim());
+            } catch (NumberFormatException e) {
+                throw new ConfigException(key + "=" + s + ": expected a number");
+            }
+        }
+    }
+}

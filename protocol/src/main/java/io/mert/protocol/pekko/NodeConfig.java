@@ -1,0 +1,56 @@
+package io.mert.protocol.pekko;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+
+import java.util.List;
+import java.util.stream.Collectors;
+
+/**
+ * The Pekko settings every mert node runs with: a cluster member over Artery TCP, protobuf-only
+ * serialization (see reference.conf), the split-brain resolver, SLF4J logging kept quiet.
+ */
+public final class NodeConfig {
+
+    public static final String SYSTEM_NAME = "mert";
+
+    private NodeConfig() {
+    }
+
+    /**
+     * @param host      the address other nodes reach this one at
+     * @param port      Artery port, 0 for any free port
+     * @param seedNodes "host:port" of the nodes to join (the coordinator), empty to form a cluster alone
+     * @param role      "coordinator" or "worker"
+     */
+    public static Config of(String host, int port, List<String> seedNodes, String role) {
+        String seeds = seedNodes.stream()
+                .map(s -> "\"pekko://" + SYSTEM_NAME + "@" + s + "\"")
+                .collect(Collectors.joining(","));
+        return ConfigFactory.parseString(String.join("\n",
+                        "pekko.actor.provider = cluster",
+                        "pekko.loggers = [\"org.apache.pekko.event.slf4j.Slf4jLogger\"]",
+                        "pekko.logging-filter = \"org.apache.pekko.event.slf4j.Slf4jLoggingFilter\"",
+                        "pekko.loglevel = INFO",
+                        "pekko.log-dead-letters = off",
+                        "pekko.log-dead-letters-during-shutdown = off",
+                        "pekko.remote.artery.transport = tcp",
+                        "pekko.remote.artery.canonical.hostname = \"" + host + "\"",
+                        "pekko.remote.artery.canonical.port = " + port,
+                        "pekko.cluster.seed-nodes = [" + seeds + "]",
+                        "pekko.cluster.roles = [\"" + role + "\"]",
+                        "pekko.cluster.jmx.enabled = off",
+                        "pekko.cluster.log-info = off",
+                        "pekko.cluster.downing-provider-class = \"org.apache.pekko.cluster.sbr.SplitBrainResolverProvider\"",
+                        // The coordinator is the oldest member and the one that must survive a partition:
+                        // the side without it stops training rather than forming a second run.
+                        "pekko.cluster.split-brain-resolver.active-strategy = keep-oldest",
+                        "pekko.cluster.split-brain-resolver.keep-oldest.down-if-alone = off",
+                        "pekko.cluster.split-brain-resolver.keep-oldest.role = coordinator",
+                        "pekko.cluster.split-brain-resolver.stable-after = 5s",
+                        "pekko.cluster.failure-detector.acceptable-heartbeat-pause = 4s",
+                        "pekko.coordinated-shutdown.exit-jvm = off",
+                        "pekko.coordinated-shutdown.run-by-jvm-shutdown-hook = on"))
+                .withFallback(ConfigFactory.load());
+    }
+}

@@ -1,0 +1,181 @@
+package io.mert.worker;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.mert.allreduce.PeerFailureException;
+import io.mert.allreduce.RingAllReduce;
+import io.mert.data.TrainingClips;
+import io.mert.model.Batch;
+import io.mert.model.MertConfig;
+import io.mert.model.MertNetwork;
+import io.mert.model.StepStats;
+import io.mert.model.checkpoint.CheckpointStore;
+import io.mert.model.checkpoint.LoadedCheckpoint;
+import io.mert.model.config.TrainConfig;
+import io.mert.model.features.Cqt;
+import io.mert.model.optim.AdamW;
+import io.mert.model.optim.GradientClipper;
+import io.mert.model.optim.ParameterChecksum;
+import io.mert.protocol.ShardPlan;
+import io.mert.protocol.control.StepMetrics;
+import io.mert.protocol.control.StepTimings;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * One worker's training state and its synchronous step: assemble the batch, forward and backward,
+ * allreduce the gradients together with the step's statistics, normalise by the global number of
+ * supervised frames (fairseq's sample_size), clip, AdamW. Parameters change only after a complete
+ * allreduce, so a failed step leaves them as they were.
+ */
+final class TrainingSession implements AutoCloseable {
+
+    /** Per-step statistics summed by the same allreduce as the gradients, after them in the buffer. */
+    private static final int SUPERVISED = 0, LOSS = 1, FEATURE_PENALTY = 2, CQT = 3, SAMPLES = 4, PER_STREAM = 5;
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final TrainConfig config;
+    private final String configHash;
+    private final MertNetwork network;
+    private final BatchAssembler batches;
+    private final ShardPlan plan;
+    private final AdamW optimizer;
+    private final RingAllReduce ring;
+    private final int streams;
+    private final long paramCount;
+    private final INDArray reduceBuffer;      // [gradients | statistics]
+    private final INDArray gradients;         // view of the first paramCount floats
+    private final UnsafeBuffer wire;          // the same memory as reduceBuffer, for Aeron
+    private final int statsOffset;
+    private long completedSteps;
+
+    TrainingSession(TrainConfig config, String configHash, TrainingClips clips, RingAllReduce ring) {
+        this.config = config;
+        this.configHash = configHash;
+        this.ring = ring;
+        MertConfig model = config.model();
+        this.streams = model.labelClasses().size();
+        this.network = new MertNetwork(model, config.maxSampleSize(), config.seed());
+        this.batches = new BatchAssembler(model, clips, new Cqt(), config.maxSampleSize(), config.seed());
+        this.plan = new ShardPlan(config.seed(), config.globalBatch(), clips.size());
+        this.paramCount = network.layout().totalSize();
+        this.optimizer = new AdamW(paramCount, config.beta1(), config.beta2(), config.adamEps(), config.weightDecay());
+        int statCount = PER_STREAM + 2 * streams;
+        this.reduceBuffer = Nd4j.create(DataType.FLOAT, paramCount + statCount);
+        this.gradients = reduceBuffer.get(NDArrayIndex.interval(0, paramCount));
+        this.wire = new UnsafeBuffer(reduceBuffer.data().address(), Math.toIntExact((paramCount + statCount) * Float.BYTES));
+        this.statsOffset = Math.toIntExact(paramCount * Float.BYTES);
+    }
+
+    String configHash() {
+        return configHash;
+    }
+
+    long completedSteps() {
+        return completedSteps;
+    }
+
+    long parameterChecksum() {
+        return ParameterChecksum.of(network.parameters());
+    }
+
+    /** Runs step {@code step} (0-based) as {@code rank} of {@code worldSize}; returns what the coordinator needs. */
+    StepResult run(long step, double lr, int rank, int worldSize) throws PeerFailureException {
+        if (step != completedSteps) {
+            throw new IllegalStateException("asked to run step " + step + " but this worker has completed " + completedSteps);
+        }
+        long t0 = System.nanoTime();
+        int[] indices = plan.manifestIndices(step, rank, worldSize);
+        long[] serials = new long[indices.length];
+        long digest = 0;
+        for (int j = 0; j < indices.length; j++) {
+            serials[j] = plan.sampleSerial(step, rank, worldSize, j);
+            digest += ShardPlan.mix(indices[j], serials[j]);
+        }
+        Batch batch = batches.assemble(indices, serials);
+        long t1 = System.nanoTime();
+
+        StepStats s = network.computeGradients(batch, gradients, ShardPlan.mix(config.seed(), step * 65_537L + rank));
+        putStat(SUPERVISED, s.maskedFrames());
+        putStat(LOSS, s.loss());
+        putStat(FEATURE_PENALTY, s.featurePenalty() * s.maskedFrames());
+        putStat(CQT, s.cqtMse() * s.maskedFrames());
+        putStat(SAMPLES, batch.size());
+        for (int k = 0; k < streams; k++) {
+            putStat(PER_STREAM + k, s.crossEntropySum()[k]);
+            putStat(PER_STREAM + streams + k, s.correct()[k]);
+        }
+        long t2 = System.nanoTime();
+
+        ring.allreduce(wire, Math.toIntExact(reduceBuffer.length()), step);
+        long t3 = System.nanoTime();
+
+        double supervised = stat(SUPERVISED);
+        if (supervised > 0) gradients.divi(supervised);
+        double gradNorm = GradientClipper.clip(gradients, config.clipNorm());
+        optimizer.step(network.parameters(), gradients, lr);
+        completedSteps++;
+        long checksum = parameterChecksum();
+        long t4 = System.nanoTime();
+
+        double n = Math.max(supervised, 1);
+        StepMetrics.Builder m = StepMetrics.newBuilder()
+                .setLoss(stat(LOSS) / n)
+                .setFeaturePenalty(stat(FEATURE_PENALTY) / n)
+                .setCqtLoss(stat(CQT) / n)
+                .setSupervisedFrames((long) supervised)
+                .setGradNorm(gradNorm)
+                .setSamples((int) stat(SAMPLES));
+        for (int k = 0; k < streams; k++) {
+            m.addAcousticLoss(stat(PER_STREAM + k) / n);
+            m.addMaskedAccuracy(stat(PER_STREAM + streams + k) / n);
+        }
+        StepTimings timings = StepTimings.newBuilder().setDataMs((t1 - t0) / 1e6).setComputeMs((t2 - t1) / 1e6)
+                .setAllreduceMs((t3 - t2) / 1e6).setUpdateMs((t4 - t3) / 1e6).build();
+        return new StepResult(m.build(), timings, checksum, digest);
+    }
+
+    record StepResult(StepMetrics metrics, StepTimings timings, long checksum, long sampleDigest) {
+    }
+
+    private void putStat(int slot, double v) {
+        wire.putFloat(statsOffset + slot * Float.BYTES, (float) v);
+    }
+
+    private double stat(int slot) {
+        return wire.getFloat(statsOffset + slot * Float.BYTES);
+    }
+
+    /** Writes a checkpoint of the state after {@code step} updates; returns its directory. */
+    Path saveCheckpoint(Path runDir, long step, String trainerStateJson) throws IOException {
+        if (step != completedSteps) {
+            throw new IllegalStateException("checkpoint requested at step " + step + " but this worker is at " + completedSteps);
+        }
+        CheckpointStore store = new CheckpointStore(runDir, config.keepLast());
+        return store.save(step, network.layout(), network.parameters(), optimizer, JSON.readTree(trainerStateJson));
+    }
+
+    /** Loads parameters and optimizer state from a checkpoint directory (verifying its checksums). */
+    void restore(Path checkpoint) throws IOException {
+        LoadedCheckpoint c = CheckpointStore.load(checkpoint, network.layout(), network.parameters(), optimizer);
+        completedSteps = c.step();
+    }
+
+    /** Back to the seeded initial parameters and a fresh optimizer (a run rolled back to step 0). */
+    void reinitialise() {
+        network.initialiseParameters(config.seed());
+        optimizer.reset();
+        completedSteps = 0;
+    }
+
+    @Override
+    public void close() {
+        network.close();
+    }
+}

@@ -1,0 +1,213 @@
+package io.mert.worker;
+
+import io.mert.allreduce.PeerFailureException;
+import io.mert.allreduce.RingAllReduce;
+import io.mert.model.config.ConfigTree;
+import io.mert.model.config.TrainConfig;
+import io.mert.protocol.control.CheckpointSaved;
+import io.mert.protocol.control.CoordinatorInbound;
+import io.mert.protocol.control.DataPlaneEndpoint;
+import io.mert.protocol.control.GenerationReady;
+import io.mert.protocol.control.RegisterWorker;
+import io.mert.protocol.control.RunStep;
+import io.mert.protocol.control.SaveCheckpoint;
+import io.mert.protocol.control.StartGeneration;
+import io.mert.protocol.control.StepDone;
+import io.mert.protocol.control.StepFailed;
+import io.mert.protocol.control.WorkerInbound;
+import io.mert.protocol.pekko.ServiceNames;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * A training worker: finds the coordinator through the receptionist, registers, and then does
+ * what the coordinator says for the current generation (start it, run a step, save a checkpoint).
+ * Steps run synchronously on the worker's own dispatcher thread; a peer that fails during the
+ * allreduce turns the step into a {@code StepFailed} naming that peer.
+ */
+public final class Worker extends AbstractBehavior<Worker.Command> {
+
+    public sealed interface Command permits FromCoordinator, CoordinatorsChanged {
+    }
+
+    /** A message from the coordinator, delivered through the remote inbox. */
+    public record FromCoordinator(WorkerInbound message) implements Command {
+    }
+
+    record CoordinatorsChanged(Receptionist.Listing listing) implements Command {
+    }
+
+    private static final ServiceKey<CoordinatorInbound> COORDINATOR =
+            ServiceKey.create(CoordinatorInbound.class, ServiceNames.COORDINATOR);
+
+    private final WorkerSettings settings;
+    private final RingAllReduce ring;
+    private final SessionFactory sessions;
+    private final ActorRefResolver resolver;
+    private final String inboxAddress;
+
+    private ActorRef<CoordinatorInbound> coordinator;
+    private TrainingSession session;
+    private long generation = -1;
+    private int rank = -1;
+    private int worldSize;
+    private Path runDir;
+
+    /** Opens the training state for a config (reads the manifest and labels, builds the network). */
+    public interface SessionFactory {
+        TrainingSession open(TrainConfig config, String configHash, RingAllReduce ring) throws Exception;
+    }
+
+    public static Behavior<Command> create(WorkerSettings settings, RingAllReduce ring, SessionFactory sessions) {
+        return Behaviors.setup(ctx -> new Worker(ctx, settings, ring, sessions));
+    }
+
+    public static Behavior<Command> create(WorkerSettings settings, RingAllReduce ring) {
+        return create(settings, ring, SessionFactories.FROM_DATASET);
+    }
+
+    private Worker(ActorContext<Command> ctx, WorkerSettings settings, RingAllReduce ring, SessionFactory sessions) {
+        super(ctx);
+        this.settings = settings;
+        this.ring = ring;
+        this.sessions = sessions;
+        this.resolver = ActorRefResolver.get(ctx.getSystem());
+        ActorRef<WorkerInbound> inbox = ctx.spawn(Behaviors.<WorkerInbound>receiveMessage(m -> {
+            ctx.getSelf().tell(new FromCoordinator(m));
+            return Behaviors.same();
+        }), "inbox");
+        this.inboxAddress = resolver.toSerializationFormat(inbox);
+        ActorRef<Receptionist.Listing> listings = ctx.messageAdapter(Receptionist.Listing.class, CoordinatorsChanged::new);
+        ctx.getSystem().receptionist().tell(Receptionist.subscribe(COORDINATOR, listings));
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(CoordinatorsChanged.class, this::onCoordinators)
+                .onMessage(FromCoordinator.class, this::onCoordinatorMessage)
+                .onSignal(org.apache.pekko.actor.typed.PostStop.class, s -> {
+                    closeSession();
+                    return this;
+                })
+                .build();
+    }
+
+    private Behavior<Command> onCoordinators(CoordinatorsChanged c) {
+        Set<ActorRef<CoordinatorInbound>> found = c.listing().getServiceInstances(COORDINATOR);
+        if (found.isEmpty() || found.contains(coordinator)) return this;
+        coordinator = found.iterator().next();
+        var endpoint = settings.dataPlane();
+        coordinator.tell(CoordinatorInbound.newBuilder().setRegisterWorker(RegisterWorker.newBuilder()
+                .setWorkerId(settings.workerId()).setInbox(inboxAddress).setDevice(settings.device())
+                .setDataPlane(DataPlaneEndpoint.newBuilder().setChannel(endpoint.channel()).setStreamId(endpoint.streamId())))
+                .build());
+        getContext().getLog().debug("registered with coordinator {}", coordinator);
+        return this;
+    }
+
+    private Behavior<Command> onCoordinatorMessage(FromCoordinator f) {
+        WorkerInbound m = f.message();
+        return switch (m.getKindCase()) {
+            case START_GENERATION -> onStartGeneration(m.getStartGeneration());
+            case RUN_STEP -> onRunStep(m.getRunStep());
+            case SAVE_CHECKPOINT -> onSaveCheckpoint(m.getSaveCheckpoint());
+            case SHUTDOWN -> {
+                getContext().getLog().debug("shutdown: {}", m.getShutdown().getReason());
+                closeSession();
+                getContext().getSystem().terminate();
+                yield Behaviors.stopped();
+            }
+            case KIND_NOT_SET -> this;
+        };
+    }
+
+    private Behavior<Command> onStartGeneration(StartGeneration g) {
+        if (g.getGeneration() <= generation) return this; // stale: a newer generation is already known
+        generation = g.getGeneration();
+        rank = g.getRank();
+        worldSize = g.getWorldSize();
+        runDir = Path.of(g.getRunDir());
+        coordinator = resolver.resolveActorRef(g.getCoordinatorInbox());
+        try {
+            if (session == null || !session.configHash().equals(g.getConfigHash())) {
+                closeSession();
+                TrainConfig config = TrainConfig.from(ConfigTree.parse(g.getConfigYaml(), "config from the coordinator"));
+                session = sessions.open(config, g.getConfigHash(), ring);
+            }
+            if (g.getForceRestore() || session.completedSteps() != g.getStep()) {
+                if (!g.getRestoreCheckpoint().isEmpty()) session.restore(Path.of(g.getRestoreCheckpoint()));
+                else if (g.getStep() == 0) session.reinitialise();
+            }
+            List<io.mert.allreduce.DataPlaneEndpoint> peers = g.getRingList().stream()
+                    .map(e -> new io.mert.allreduce.DataPlaneEndpoint(e.getChannel(), e.getStreamId())).toList();
+            ring.startGeneration(generation, rank, peers);
+        } catch (Exception e) {
+            getContext().getLog().error("cannot join generation {}: {}", generation, e.toString(), e);
+            reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
+                    .setStep(g.getStep()).setRank(rank).setReason("cannot start generation: " + e).setFailedPeerRank(-1)).build());
+            return this;
+        }
+        reply(CoordinatorInbound.newBuilder().setGenerationReady(GenerationReady.newBuilder()
+                .setGeneration(generation).setRank(rank).setWorkerId(settings.workerId())
+                .setStep(session.completedSteps()).setParamChecksum(session.parameterChecksum())).build());
+        return this;
+    }
+
+    private Behavior<Command> onRunStep(RunStep r) {
+        if (r.getGeneration() != generation || session == null) return this;
+        try {
+            TrainingSession.StepResult s = session.run(r.getStep(), r.getLr(), rank, worldSize);
+            reply(CoordinatorInbound.newBuilder().setStepDone(StepDone.newBuilder()
+                    .setGeneration(generation).setStep(r.getStep()).setRank(rank).setMetrics(s.metrics())
+                    .setParamChecksum(s.checksum()).setTimings(s.timings()).setSampleDigest(s.sampleDigest())).build());
+        } catch (PeerFailureException e) {
+            getContext().getLog().warn("step {} of generation {}: {}", r.getStep(), generation, e.getMessage());
+            reply(failed(r.getStep(), e.getMessage(), e.peerRank()));
+        } catch (Exception e) {
+            getContext().getLog().error("step {} failed", r.getStep(), e);
+            reply(failed(r.getStep(), e.toString(), -1));
+        }
+        return this;
+    }
+
+    private CoordinatorInbound failed(long step, String reason, int peer) {
+        return CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
+                .setStep(step).setRank(rank).setReason(reason).setFailedPeerRank(peer)).build();
+    }
+
+    private Behavior<Command> onSaveCheckpoint(SaveCheckpoint s) {
+        if (s.getGeneration() != generation || session == null) return this;
+        CheckpointSaved.Builder reply = CheckpointSaved.newBuilder().setGeneration(generation).setStep(s.getStep());
+        try {
+            reply.setPath(session.saveCheckpoint(runDir, s.getStep(), s.getTrainerStateJson()).toString());
+        } catch (Exception e) {
+            getContext().getLog().error("checkpoint at step {} failed", s.getStep(), e);
+            reply.setError(e.toString());
+        }
+        reply(CoordinatorInbound.newBuilder().setCheckpointSaved(reply).build());
+        return this;
+    }
+
+    private void reply(CoordinatorInbound m) {
+        if (coordinator != null) coordinator.tell(m);
+    }
+
+    private void closeSession() {
+        if (session != null) {
+            session.close();
+            session = null;
+        }
+    }
+}
