@@ -85,18 +85,17 @@ public final class MertNetwork implements AutoCloseable {
      */
     public StepStats computeGradients(Batch batch, INDArray gradOut, long dropoutSeed) {
         checkOpen();
-        if (gradOut.length() != layout.totalSize() || gradOut.dataType() != DataType.FLOAT) {
-            throw new IllegalArgumentException("gradOut must be a FLOAT array of " + layout.totalSize()
-                    + " elements, got " + gradOut.dataType() + " of " + gradOut.length());
+        if (gradOut.rank() != 1 || gradOut.length() != layout.totalSize() || gradOut.dataType() != DataType.FLOAT) {
+            throw new IllegalArgumentException("gradOut must be a rank-1 FLOAT array of " + layout.totalSize()
+                    + " elements, got " + gradOut.dataType() + " shape " + java.util.Arrays.toString(gradOut.shape()));
         }
         Map<String, INDArray> ph = inputs(batch);
         dropoutMasks.fill(batch.size(), dropoutSeed, ph);
         OutAndGrad og = train.sd.calculateGradientsAndOutputs(ph, statOutputs, train.parameterNames);
         Map<String, INDArray> grads = og.getGradients();
-        INDArray flatGrad = gradOut.reshape(gradOut.length());
         for (ParameterLayout.Entry e : layout.entries()) {
             INDArray g = grads.get(e.name());
-            INDArray target = ParameterInit.view(flatGrad, e);
+            INDArray target = ParameterInit.view(gradOut, e);
             if (g == null) target.assign(0); // parameter did not reach the loss (e.g. no masked frame)
             else target.assign(g);
         }
