@@ -1,0 +1,240 @@
+package io.mert.model.nn;
+
+import io.mert.model.Batch;
+import io.mert.model.MertConfig;
+import io.mert.model.ParameterLayout;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The MERT network (HuBERT architecture plus MERT's heads) for one crop length, with all parameters
+ * in one flat float buffer laid out by {@link MertLayout}. Graphs are built once; batch size may vary
+ * between calls. Not thread-safe: use one instance from one thread at a time.
+ */
+public final class MertNetwork implements AutoCloseable {
+
+    private final MertConfig config;
+    private final int cropSamples;
+    private final ParameterLayout layout;
+    private final INDArray parameters;
+    private final MertGraph train;
+    private final MertGraph eval;
+    private final DropoutMasks dropoutMasks;
+    private final List<String> statOutputs = new ArrayList<>();
+    private final Map<Integer, Inputs> inputsByBatch = new HashMap<>();
+    private MertGraph inferenceOtherLength;
+    private boolean closed;
+
+    public MertNetwork(MertConfig config, int cropSamples, long initSeed) {
+        MertLayout.validate(config);
+        int frames = config.framesFor(cropSamples);
+        if (frames < 2) {
+            throw new IllegalArgumentException("crop of " + cropSamples + " samples gives " + frames
+                    + " frames; need at least 2 (frame stride " + config.frameStride() + ")");
+        }
+        this.config = config;
+        this.cropSamples = cropSamples;
+        this.layout = MertLayout.of(config);
+        this.parameters = Nd4j.create(DataType.FLOAT, layout.totalSize());
+        ParameterInit.initialize(layout, parameters, initSeed);
+        this.train = new MertGraph(config, layout, parameters, cropSamples, true);
+        this.eval = train.dropouts.isEmpty() ? train : new MertGraph(config, layout, parameters, cropSamples, false);
+        this.dropoutMasks = new DropoutMasks(train.dropouts);
+        quietly(train.sd::createGradFunction); // M2.1 prints "Added differentiated op ..." per op
+        statOutputs.add(train.loss);
+        statOutputs.add(train.featurePenalty);
+        statOutputs.add(train.cqtMse);
+        statOutputs.add(train.maskedCount);
+        statOutputs.addAll(List.of(train.crossEntropy));
+        statOutputs.addAll(List.of(train.correct));
+    }
+
+    public MertConfig config() {
+        return config;
+    }
+
+    public ParameterLayout layout() {
+        return layout;
+    }
+
+    public int cropSamples() {
+        return cropSamples;
+    }
+
+    public int frames() {
+        return train.frames;
+    }
+
+    /** The live flat parameter buffer {@code [P]}: writes to it change the model. */
+    public INDArray parameters() {
+        return parameters;
+    }
+
+    /**
+     * Forward and backward on {@code batch}; {@code gradOut} (flat, same layout) is overwritten with
+     * d loss / d parameters, where loss is the fairseq-style sum (see {@link StepStats#loss()}).
+     */
+    public StepStats computeGradients(Batch batch, INDArray gradOut, long dropoutSeed) {
+        checkOpen();
+        if (gradOut.rank() != 1 || gradOut.length() != layout.totalSize() || gradOut.dataType() != DataType.FLOAT) {
+            throw new IllegalArgumentException("gradOut must be a rank-1 FLOAT array of " + layout.totalSize()
+                    + " elements, got " + gradOut.dataType() + " shape " + java.util.Arrays.toString(gradOut.shape()));
+        }
+        Map<String, INDArray> ph = inputs(batch);
+        dropoutMasks.fill(batch.size(), dropoutSeed, ph);
+        OutAndGrad og = train.sd.calculateGradientsAndOutputs(ph, statOutputs, train.parameterNames);
+        Map<String, INDArray> grads = og.getGradients();
+        for (ParameterLayout.Entry e : layout.entries()) {
+            INDArray g = grads.get(e.name());
+            INDArray target = ParameterInit.view(gradOut, e);
+            if (g == null) target.assign(0); // parameter did not reach the loss (e.g. no masked frame)
+            else target.assign(g);
+        }
+        return stats(train, og.getOutputs());
+    }
+
+    /** Forward only, no dropout: the same statistics as a training step, for validation. */
+    public StepStats evaluate(Batch batch) {
+        checkOpen();
+        Map<String, INDArray> ph = inputs(batch);
+        List<String> outs = new ArrayList<>();
+        outs.add(eval.loss);
+        outs.add(eval.featurePenalty);
+        outs.add(eval.cqtMse);
+        outs.add(eval.maskedCount);
+        outs.addAll(List.of(eval.crossEntropy));
+        outs.addAll(List.of(eval.correct));
+        return stats(eval, eval.sd.output(ph, outs));
+    }
+
+    /**
+     * Hidden states of an unmasked forward pass without dropout, like HF's {@code output_hidden_states}:
+     * {@code [encoderLayers+1][frames][encoderEmbedDim]}. Any waveform length works; lengths other than
+     * the crop build (and keep) one extra inference graph.
+     */
+    public float[][][] hiddenStates(float[] waveform) {
+        checkOpen();
+        MertGraph g = graphForLength(waveform.length);
+        Map<String, INDArray> ph = new HashMap<>();
+        ph.put(MertGraph.WAVE, Nd4j.createFromArray(waveform).reshape(1, waveform.length));
+        ph.put(MertGraph.MASK, Nd4j.zeros(DataType.FLOAT, 1, g.frames));
+        Map<String, INDArray> out = g.sd.output(ph, g.hidden);
+        float[][][] result = new float[g.hidden.length][][];
+        for (int i = 0; i < g.hidden.length; i++) {
+            INDArray h = out.get(g.hidden[i]);
+            result[i] = h.reshape(g.frames, config.encoderEmbedDim()).toFloatMatrix();
+        }
+        return result;
+    }
+
+    private MertGraph graphForLength(int samples) {
+        if (samples == cropSamples) return eval;
+        if (config.framesFor(samples) < 1) {
+            throw new IllegalArgumentException("waveform of " + samples + " samples is shorter than one frame");
+        }
+        if (inferenceOtherLength == null || inferenceOtherLength.samples != samples) {
+            inferenceOtherLength = new MertGraph(config, layout, parameters, samples, false);
+        }
+        return inferenceOtherLength;
+    }
+
+    private StepStats stats(MertGraph g, Map<String, INDArray> out) {
+        int streams = config.labelClasses().size();
+        double[] ce = new double[streams];
+        int[] correct = new int[streams];
+        for (int s = 0; s < streams; s++) {
+            ce[s] = out.get(g.crossEntropy[s]).getDouble(0);
+            correct[s] = (int) Math.round(out.get(g.correct[s]).getDouble(0));
+        }
+        return new StepStats(out.get(g.loss).getDouble(0), ce, correct,
+                out.get(g.featurePenalty).getDouble(0), out.get(g.cqtMse).getDouble(0),
+                (int) Math.round(out.get(g.maskedCount).getDouble(0)));
+    }
+
+    private Map<String, INDArray> inputs(Batch batch) {
+        int frames = train.frames;
+        int streams = config.labelClasses().size();
+        if (batch.samples() != cropSamples || batch.frames() != frames) {
+            throw new IllegalArgumentException("batch has " + batch.samples() + " samples / " + batch.frames()
+                    + " frames per clip; this network takes " + cropSamples + " / " + frames);
+        }
+        if (batch.labels().length != streams) {
+            throw new IllegalArgumentException("batch has " + batch.labels().length + " label streams; config has " + streams);
+        }
+        if (batch.cqt().length != (long) batch.size() * frames * config.cqtBins()) {
+            throw new IllegalArgumentException("batch cqt has " + batch.cqt().length + " values; expected clips*frames*bins = "
+                    + batch.size() + "*" + frames + "*" + config.cqtBins());
+        }
+        for (int s = 0; s < streams; s++) {
+            int classes = config.labelClasses().get(s);
+            for (int v : batch.labels()[s]) {
+                if (v < 0 || v >= classes) {
+                    throw new IllegalArgumentException("label " + v + " in stream " + s + " is outside [0," + classes + ")");
+                }
+            }
+        }
+        Inputs in = inputsByBatch.computeIfAbsent(batch.size(), b -> new Inputs(b, frames, streams));
+        in.wave.data().setData(batch.waveforms());
+        float[] mask = new float[batch.mask().length];
+        for (int i = 0; i < mask.length; i++) mask[i] = batch.mask()[i];
+        in.mask.data().setData(mask);
+        in.cqt.data().setData(batch.cqt());
+        Map<String, INDArray> ph = new HashMap<>();
+        ph.put(MertGraph.WAVE, in.wave);
+        ph.put(MertGraph.MASK, in.mask);
+        ph.put(MertGraph.CQT, in.cqt);
+        for (int s = 0; s < streams; s++) {
+            in.labels[s].data().setData(batch.labels()[s]);
+            ph.put(MertGraph.LABELS + s, in.labels[s]);
+        }
+        return ph;
+    }
+
+    /** Placeholder arrays reused across steps of one batch size. */
+    private final class Inputs {
+        final INDArray wave;
+        final INDArray mask;
+        final INDArray cqt;
+        final INDArray[] labels;
+
+        Inputs(int b, int frames, int streams) {
+            wave = Nd4j.create(DataType.FLOAT, b, cropSamples);
+            mask = Nd4j.create(DataType.FLOAT, b, frames);
+            cqt = Nd4j.create(DataType.FLOAT, (long) b * frames, config.cqtBins());
+            labels = new INDArray[streams];
+            for (int s = 0; s < streams; s++) labels[s] = Nd4j.create(DataType.INT, (long) b * frames);
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("MertNetwork is closed");
+    }
+
+    static void quietly(Runnable r) {
+        PrintStream old = System.out;
+        synchronized (System.class) {
+            System.setOut(new PrintStream(OutputStream.nullOutputStream()));
+            try {
+                r.run();
+            } finally {
+                System.setOut(old);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        inputsByBatch.clear();
+        inferenceOtherLength = null;
+    }
+}
