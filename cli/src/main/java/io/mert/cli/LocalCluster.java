@@ -1,5 +1,6 @@
 package io.mert.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.mert.allreduce.EmbeddedDriver;
 import io.mert.coordinator.CoordinatorSettings;
 import io.mert.coordinator.RunListener;
@@ -13,73 +14,71 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * A whole cluster in one JVM: a coordinator node and N worker nodes, each its own Pekko actor
  * system talking Artery TCP over loopback, sharing one embedded Aeron media driver (IPC).
  * Used by {@code mert demo}, {@code mert train --local-workers N} and {@code mert resume}.
  */
-final class LocalCluster {
-
-    private LocalCluster() {
-    }
+final class LocalCluster implements AutoCloseable {
 
     /** Outcome of a run: the number of completed steps, or the failure reason. */
     record Outcome(boolean success, long completedSteps, String failure) {
     }
 
-    static Outcome run(CoordinatorSettings settings, int workers, RunListener listener, Duration timeout) {
-        if (workers < 1) throw new IllegalArgumentException("a local cluster needs at least one worker");
-        Threads.configureForWorkers(workers);
-        CompletableFuture<Outcome> outcome = new CompletableFuture<>();
-        RunListener tracking = new RunListener() {
-            @Override
-            public void onStep(com.fasterxml.jackson.databind.node.ObjectNode metrics) {
-                listener.onStep(metrics);
-            }
+    private final EmbeddedDriver driver;
+    private final CoordinatorNode coordinator;
+    private final List<WorkerNode> workers = new ArrayList<>();
+    private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
 
-            @Override
-            public void onEvent(String event, com.fasterxml.jackson.databind.node.ObjectNode details) {
-                listener.onEvent(event, details);
-            }
-
-            @Override
-            public void onFinished(long completedSteps) {
-                listener.onFinished(completedSteps);
-                outcome.complete(new Outcome(true, completedSteps, null));
-            }
-
-            @Override
-            public void onFailed(String reason) {
-                listener.onFailed(reason);
-                outcome.complete(new Outcome(false, -1, reason));
-            }
-        };
+    private LocalCluster(CoordinatorSettings settings, int workerCount, RunListener listener) {
+        if (workerCount < 1) throw new IllegalArgumentException("a local cluster needs at least one worker");
+        Threads.configureForWorkers(workerCount);
         int port = freePort();
-        List<WorkerNode> nodes = new ArrayList<>();
-        try (EmbeddedDriver driver = EmbeddedDriver.launch()) {
-            CoordinatorNode coordinator = CoordinatorNode.start("127.0.0.1", port, settings, tracking);
-            try {
-                for (int i = 0; i < workers; i++) {
-                    nodes.add(WorkerNode.start("127.0.0.1", 0, "127.0.0.1:" + port, driver.aeronDirectoryName(),
-                            new WorkerSettings("local-" + i, WorkerNode.ipcEndpoint(1001 + i), "cpu")));
-                }
-                try {
-                    return outcome.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-                } catch (java.util.concurrent.TimeoutException e) {
-                    coordinator.stop("time limit of " + timeout.toSeconds() + " s reached");
-                    return new Outcome(false, -1, "the run did not finish within " + timeout.toSeconds() + " s");
-                } catch (Exception e) {
-                    return new Outcome(false, -1, e.toString());
-                }
-            } finally {
-                coordinator.awaitTermination(Duration.ofSeconds(30));
-                for (WorkerNode n : nodes) {
-                    if (!n.awaitTermination(Duration.ofSeconds(20))) n.close();
-                }
-                coordinator.close();
-            }
+        driver = EmbeddedDriver.launch();
+        coordinator = CoordinatorNode.start("127.0.0.1", port, settings, new Tracking(listener));
+        for (int i = 0; i < workerCount; i++) {
+            workers.add(WorkerNode.start("127.0.0.1", 0, "127.0.0.1:" + port, driver.aeronDirectoryName(),
+                    new WorkerSettings("local-" + i, WorkerNode.ipcEndpoint(1001 + i), "cpu")));
         }
+    }
+
+    static LocalCluster start(CoordinatorSettings settings, int workers, RunListener listener) {
+        return new LocalCluster(settings, workers, listener);
+    }
+
+    /** Starts a cluster, waits for the run to end and shuts everything down. */
+    static Outcome run(CoordinatorSettings settings, int workers, RunListener listener, Duration timeout) {
+        try (LocalCluster c = start(settings, workers, listener)) {
+            return c.await(timeout);
+        }
+    }
+
+    /** Asks the coordinator to end the run (workers are told to shut down). */
+    void stop(String reason) {
+        coordinator.stop(reason);
+    }
+
+    Outcome await(Duration timeout) {
+        try {
+            return outcome.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            stop("time limit of " + timeout.toSeconds() + " s reached");
+            return new Outcome(false, -1, "the run did not finish within " + timeout.toSeconds() + " s");
+        } catch (Exception e) {
+            return new Outcome(false, -1, e.toString());
+        }
+    }
+
+    @Override
+    public void close() {
+        coordinator.awaitTermination(Duration.ofSeconds(30));
+        for (WorkerNode n : workers) {
+            if (!n.awaitTermination(Duration.ofSeconds(20))) n.close();
+        }
+        coordinator.close();
+        driver.close();
     }
 
     static int freePort() {
@@ -87,6 +86,37 @@ final class LocalCluster {
             return s.getLocalPort();
         } catch (IOException e) {
             throw new UncheckedIOException("no free TCP port on loopback", e);
+        }
+    }
+
+    /** Forwards to the caller's listener and completes the outcome when the run ends. */
+    private final class Tracking implements RunListener {
+        private final RunListener delegate;
+
+        Tracking(RunListener delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public void onStep(ObjectNode metrics) {
+            delegate.onStep(metrics);
+        }
+
+        @Override
+        public void onEvent(String event, ObjectNode details) {
+            delegate.onEvent(event, details);
+        }
+
+        @Override
+        public void onFinished(long completedSteps) {
+            delegate.onFinished(completedSteps);
+            outcome.complete(new Outcome(true, completedSteps, null));
+        }
+
+        @Override
+        public void onFailed(String reason) {
+            delegate.onFailed(reason);
+            outcome.complete(new Outcome(false, -1, reason));
         }
     }
 }

@@ -3,7 +3,7 @@ package io.mert.worker;
 import io.mert.data.TrainingClips;
 import io.mert.model.Batch;
 import io.mert.model.MertConfig;
-import io.mert.model.SpanMasking;
+import io.mert.model.nn.SpanMasking;
 import io.mert.model.features.Cqt;
 import io.mert.protocol.ShardPlan;
 

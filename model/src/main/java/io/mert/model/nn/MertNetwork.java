@@ -74,6 +74,12 @@ public final class MertNetwork implements AutoCloseable {
         return train.frames;
     }
 
+    /** Resets the parameters in place to the seeded initial values (a run rolled back to step 0). */
+    public void initialiseParameters(long seed) {
+        checkOpen();
+        ParameterInit.initialize(layout, parameters, seed);
+    }
+
     /** The live flat parameter buffer {@code [P]}: writes to it change the model. */
     public INDArray parameters() {
         return parameters;

@@ -1,0 +1,199 @@
+package io.mert.coordinator;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.mert.model.config.ConfigTree;
+import io.mert.model.config.TrainConfig;
+import io.mert.protocol.control.CheckpointSaved;
+import io.mert.protocol.control.CoordinatorInbound;
+import io.mert.protocol.control.DataPlaneEndpoint;
+import io.mert.protocol.control.GenerationReady;
+import io.mert.protocol.control.RegisterWorker;
+import io.mert.protocol.control.StartGeneration;
+import io.mert.protocol.control.StepDone;
+import io.mert.protocol.control.StepFailed;
+import io.mert.protocol.control.StepMetrics;
+import io.mert.protocol.control.WorkerInbound;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The coordinator's step protocol against scripted workers (test probes standing in for worker inboxes). */
+class CoordinatorProtocolTest {
+
+    private static final ActorTestKit KIT = ActorTestKit.create();
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @AfterAll
+    static void shutdown() {
+        KIT.shutdownTestKit();
+    }
+
+    private static TrainConfig config(int maxUpdate, int worldSize) {
+        return TrainConfig.from(ConfigTree.parse("""
+                task: {data: /nonexistent, max_sample_size: 48000}
+                model: {preset: tiny}
+                dataset: {global_batch_size: 4}
+                optimization: {max_update: %d, lr: [0.001]}
+                lr_scheduler: {warmup_updates: 2}
+                checkpoint: {save_interval_updates: 2}
+                distributed_training: {distributed_world_size: %d, min_world_size: 1, step_timeout_s: 30}
+                """.formatted(maxUpdate, worldSize), "test"));
+    }
+
+    private final ActorRefResolver resolver = ActorRefResolver.get(KIT.system());
+
+    private void register(ActorRef<Coordinator.Command> c, String id, TestProbe<WorkerInbound> probe, int stream) {
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setRegisterWorker(RegisterWorker.newBuilder()
+                .setWorkerId(id).setInbox(resolver.toSerializationFormat(probe.ref()))
+                .setDataPlane(DataPlaneEndpoint.newBuilder().setChannel("aeron:ipc").setStreamId(stream))).build()));
+    }
+
+    private static StartGeneration expectStart(TestProbe<WorkerInbound> p) {
+        WorkerInbound m = p.expectMessageClass(WorkerInbound.class, Duration.ofSeconds(5));
+        assertTrue(m.hasStartGeneration(), "expected StartGeneration, got " + m);
+        return m.getStartGeneration();
+    }
+
+    private static void ready(ActorRef<Coordinator.Command> c, StartGeneration g, long step, long checksum) {
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setGenerationReady(GenerationReady.newBuilder()
+                .setGeneration(g.getGeneration()).setRank(g.getRank()).setStep(step).setParamChecksum(checksum)).build()));
+    }
+
+    private static long expectRunStep(TestProbe<WorkerInbound> p, long generation) {
+        WorkerInbound m = p.expectMessageClass(WorkerInbound.class, Duration.ofSeconds(5));
+        assertTrue(m.hasRunStep(), "expected RunStep, got " + m);
+        assertEquals(generation, m.getRunStep().getGeneration());
+        return m.getRunStep().getStep();
+    }
+
+    private static void stepDone(ActorRef<Coordinator.Command> c, long gen, long step, int rank, long checksum) {
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setStepDone(StepDone.newBuilder()
+                .setGeneration(gen).setStep(step).setRank(rank).setParamChecksum(checksum)
+                .setMetrics(StepMetrics.newBuilder().setLoss(3.0 - step).setGradNorm(1.5).addMaskedAccuracy(0.1))).build()));
+    }
+
+    @Test
+    void drivesStepsCheckpointsAndContinuesWithSurvivorsAfterALoss(@TempDir Path run) throws Exception {
+        CompletableFuture<Long> done = new CompletableFuture<>();
+        var c = KIT.spawn(Coordinator.create(CoordinatorSettings.fresh(config(3, 2), run, 16), new RunListener() {
+            @Override
+            public void onFinished(long steps) {
+                done.complete(steps);
+            }
+        }));
+        TestProbe<WorkerInbound> w0 = KIT.createTestProbe(), w1 = KIT.createTestProbe();
+        register(c, "w0", w0, 1001);
+        w0.expectNoMessage(Duration.ofMillis(200)); // waits for distributed_world_size=2
+        register(c, "w1", w1, 1002);
+        StartGeneration g0 = expectStart(w0), g1 = expectStart(w1);
+        assertEquals(List.of(0, 1), List.of(g0.getRank(), g1.getRank()));
+        assertEquals(2, g0.getWorldSize());
+        assertEquals(1002, g0.getRing(1).getStreamId());
+        assertEquals("", g0.getRestoreCheckpoint());
+        long gen = g0.getGeneration();
+
+        ready(c, g0, 0, 42);
+        ready(c, g1, 0, 42);
+        for (long step = 0; step < 2; step++) {
+            assertEquals(step, expectRunStep(w0, gen));
+            assertEquals(step, expectRunStep(w1, gen));
+            stepDone(c, gen - 1, step, 0, 1); // a stale generation's report changes nothing
+            stepDone(c, gen, step, 0, 100 + step);
+            stepDone(c, gen, step, 1, 100 + step);
+        }
+        // save_interval_updates=2: rank 0 writes the checkpoint, nobody runs a step meanwhile
+        WorkerInbound save = w0.expectMessageClass(WorkerInbound.class);
+        assertTrue(save.hasSaveCheckpoint());
+        assertEquals(2, save.getSaveCheckpoint().getStep());
+        JsonNode state = JSON.readTree(save.getSaveCheckpoint().getTrainerStateJson());
+        assertEquals(2, state.get("step").asLong());
+        assertEquals(0, state.get("epoch").asLong());
+        assertEquals(8, state.get("epoch_offset").asLong(), "16 clips, batch 4: step 2 starts at clip 8 of epoch 0");
+        w1.expectNoMessage(Duration.ofMillis(100));
+        Path ckpt = run.resolve("checkpoints/step-000000002");
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setCheckpointSaved(CheckpointSaved.newBuilder()
+                .setGeneration(gen).setStep(2).setPath(ckpt.toString())).build()));
+        assertEquals(2, expectRunStep(w0, gen));
+        assertEquals(2, expectRunStep(w1, gen));
+
+        // w1 dies mid-step: a new generation with the survivor re-runs step 2 without reloading
+        w1.stop();
+        StartGeneration again = expectStart(w0);
+        assertEquals(gen + 1, again.getGeneration());
+        assertEquals(1, again.getWorldSize());
+        assertEquals(2, again.getStep());
+        assertEquals(ckpt.toString(), again.getRestoreCheckpoint());
+        assertFalse(again.getForceRestore());
+        ready(c, again, 2, 101);
+        assertEquals(2, expectRunStep(w0, gen + 1));
+        stepDone(c, gen + 1, 2, 0, 102);
+        WorkerInbound finalSave = w0.expectMessageClass(WorkerInbound.class);
+        assertEquals(3, finalSave.getSaveCheckpoint().getStep());
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setCheckpointSaved(CheckpointSaved.newBuilder()
+                .setGeneration(gen + 1).setStep(3).setPath(run.resolve("checkpoints/step-000000003").toString())).build()));
+        assertTrue(w0.expectMessageClass(WorkerInbound.class).hasShutdown());
+        assertEquals(3L, done.get(5, TimeUnit.SECONDS));
+
+        List<String> lines = Files.readAllLines(run.resolve("metrics.jsonl"));
+        assertEquals(3, lines.size());
+        int[] world = new int[3];
+        for (int i = 0; i < 3; i++) {
+            JsonNode m = JSON.readTree(lines.get(i));
+            assertEquals(i + 1, m.get("step").asInt());
+            world[i] = m.get("world_size").asInt();
+            for (String k : List.of("loss", "lr", "grad_norm", "generation", "samples_per_s")) assertTrue(m.has(k), k);
+        }
+        assertArrayEquals(new int[]{2, 2, 1}, world);
+    }
+
+    @Test
+    void divergingChecksumsRollEveryoneBackToTheLastCheckpoint(@TempDir Path run) {
+        var c = KIT.spawn(Coordinator.create(CoordinatorSettings.fresh(config(10, 2), run, 16), RunListener.NONE));
+        TestProbe<WorkerInbound> w0 = KIT.createTestProbe(), w1 = KIT.createTestProbe();
+        register(c, "a", w0, 1);
+        register(c, "b", w1, 2);
+        StartGeneration g0 = expectStart(w0), g1 = expectStart(w1);
+        ready(c, g0, 0, 5);
+        ready(c, g1, 0, 5);
+        expectRunStep(w0, g0.getGeneration());
+        expectRunStep(w1, g0.getGeneration());
+        stepDone(c, g0.getGeneration(), 0, 0, 77);
+        stepDone(c, g0.getGeneration(), 0, 1, 78);
+        StartGeneration r0 = expectStart(w0);
+        assertTrue(r0.getForceRestore());
+        assertEquals(0, r0.getStep());
+        expectStart(w1);
+    }
+
+    @Test
+    void aFailedPeerIsDroppedAndTheStepRerunWithTheRest(@TempDir Path run) {
+        var c = KIT.spawn(Coordinator.create(CoordinatorSettings.fresh(config(10, 3), run, 16), RunListener.NONE));
+        List<TestProbe<WorkerInbound>> w = List.of(KIT.createTestProbe(), KIT.createTestProbe(), KIT.createTestProbe());
+        for (int i = 0; i < 3; i++) register(c, "w" + i, w.get(i), i);
+        StartGeneration[] g = new StartGeneration[3];
+        for (int i = 0; i < 3; i++) g[i] = expectStart(w.get(i));
+        for (int i = 0; i < 3; i++) ready(c, g[i], 0, 9);
+        for (int i = 0; i < 3; i++) expectRunStep(w.get(i), g[0].getGeneration());
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder()
+                .setGeneration(g[0].getGeneration()).setStep(0).setRank(0).setFailedPeerRank(2).setReason("peer 2 silent")).build()));
+        StartGeneration n0 = expectStart(w.get(0)), n1 = expectStart(w.get(1));
+        assertEquals(2, n0.getWorldSize());
+        assertEquals(List.of(0, 1), List.of(n0.getRank(), n1.getRank()));
+        assertEquals(0, n0.getStep());
+        w.get(2).expectNoMessage(Duration.ofMillis(200));
+    }
+}
