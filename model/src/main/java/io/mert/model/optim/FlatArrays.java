@@ -16,8 +16,8 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class FlatArrays {
 
-    /** Largest chunk handed out at once: 1 GiB, a multiple of 4 bytes. */
-    static final int MAX_CHUNK_BYTES = 1 << 30;
+    /** Largest chunk handed out by default: 1 GiB, a multiple of 4 bytes. */
+    public static final int MAX_CHUNK_BYTES = 1 << 30;
 
     private FlatArrays() {}
 
@@ -65,6 +65,15 @@ public final class FlatArrays {
      * {@link #markHostWritten(INDArray)} after writing so device backends pick up the change.
      */
     public static void forEachByteChunk(INDArray flat, long fromFloat, long count, Consumer<ByteBuffer> chunkConsumer) {
+        forEachByteChunk(flat, fromFloat, count, MAX_CHUNK_BYTES, chunkConsumer);
+    }
+
+    /** As above with chunks of at most {@code maxChunkBytes} (a positive multiple of 4). */
+    public static void forEachByteChunk(INDArray flat, long fromFloat, long count, int maxChunkBytes,
+                                        Consumer<ByteBuffer> chunkConsumer) {
+        if (maxChunkBytes <= 0 || maxChunkBytes % Float.BYTES != 0) {
+            throw new IllegalArgumentException("chunk size must be a positive multiple of 4, got " + maxChunkBytes);
+        }
         requireNativeLittleEndian();
         if (fromFloat < 0 || count < 0 || fromFloat + count > flat.length()) {
             throw new IllegalArgumentException("range [" + fromFloat + ", " + (fromFloat + count)
@@ -78,7 +87,7 @@ public final class FlatArrays {
         BytePointer bytes = new BytePointer(flat.data().addressPointer());
         bytes.capacity(endByte);
         for (long pos = startByte; pos < endByte; ) {
-            long next = Math.min(endByte, pos + MAX_CHUNK_BYTES);
+            long next = Math.min(endByte, pos + maxChunkBytes);
             bytes.position(pos).limit(next);
             chunkConsumer.accept(bytes.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN));
             pos = next;
