@@ -60,7 +60,7 @@ public final class Npy {
     public static void write(Path file, INDArray array) throws IOException {
         INDArray a = array;
         if (a.dataType() != DataType.FLOAT) a = a.castTo(DataType.FLOAT);
-        if (a.ordering() != 'c' || a.isView()) a = a.dup('c');
+        if (!FlatArrays.isContiguous(a)) a = a.dup('c');
         INDArray flat = FlatArrays.requireFlatFloat(a, "array for " + file);
         long[] shape = array.shape();
         AtomicFiles.write(file, ch -> {

@@ -46,7 +46,8 @@ public final class FlatArrays {
         return array.rank() == 1 ? array : array.reshape(array.length());
     }
 
-    private static boolean isContiguous(INDArray a) {
+    /** True when the elements lie densely in C order (strides of size-1 dimensions do not matter). */
+    public static boolean isContiguous(INDArray a) {
         if (a.length() <= 1) return true;
         long[] shape = a.shape();
         long[] stride = a.stride();
