@@ -217,7 +217,7 @@ public final class CheckpointStore {
                 LoadedCheckpoint c = load(dir);
                 if (damaged > 0) {
                     LOG.warn("!!! RESUMING FROM AN OLDER CHECKPOINT {}: {} newer checkpoint(s) failed verification (see above); "
-                            + "training from step {} will be repeated", dir, damaged, c.step());
+                            + "the steps after {} will be trained again", dir, damaged, c.step());
                 } else if (pointer.isPresent() && !pointer.get().equals(dir)) {
                     LOG.info("{} names {} but {} is the newest complete checkpoint (crash between rename and LATEST update?)",
                             LATEST_FILE, pointer.get().getFileName(), dir.getFileName());
