@@ -89,8 +89,4 @@ public final class Sha256Sums {
     static String hex(MessageDigest md) {
         return HexFormat.of().formatHex(md.digest());
     }
-
-    static String hashBytes(byte[] b) {
-        return HexFormat.of().formatHex(newDigest().digest(b));
-    }
 }
