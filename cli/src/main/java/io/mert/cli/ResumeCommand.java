@@ -39,7 +39,7 @@ final class ResumeCommand implements Callable<Integer> {
         TrainConfig cfg = RunSetup.configOf(runDir);
         CoordinatorSettings fresh = CoordinatorSettings.fresh(cfg, runDir, RunSetup.datasetSize(cfg));
         return RunSetup.resumePoint(runDir, cfg.keepLast())
-                .map(p -> fresh.resumingFrom(p.checkpoint(), p.step(), p.generation()))
+                .map(p -> fresh.resumingFrom(p.checkpoint(), p.step(), p.generation(), p.trainingSeconds()))
                 .orElse(fresh);
     }
 }

@@ -1,7 +1,6 @@
 package io.mert.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mert.data.TrainingClips;
 import io.mert.model.checkpoint.CheckpointStore;
 import io.mert.model.config.ConfigException;
@@ -24,7 +23,6 @@ import java.util.Optional;
 final class RunSetup {
 
     static final String CONFIG_FILE = "config.yaml";
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private RunSetup() {
     }
@@ -65,14 +63,12 @@ final class RunSetup {
     }
 
     /** Where a resumed run starts: the newest checkpoint whose checksums verify. */
-    record ResumePoint(Path checkpoint, long step, long generation) {
+    record ResumePoint(Path checkpoint, long step, long generation, double trainingSeconds) {
     }
 
     static Optional<ResumePoint> resumePoint(Path runDir, int keepLast) throws IOException {
-        Optional<Path> dir = new CheckpointStore(runDir, keepLast).latestValid();
-        if (dir.isEmpty()) return Optional.empty();
-        JsonNode state = JSON.readTree(dir.get().resolve("trainer_state.json").toFile());
-        return Optional.of(new ResumePoint(dir.get(), state.path("step").asLong(), state.path("generation").asLong()));
+        return new CheckpointStore(runDir, keepLast).loadLatestValid().map(c -> new ResumePoint(c.dir(), c.step(),
+                c.state().generation(), c.state().trainingSeconds()));
     }
 
     static void writeAtomically(Path target, String text) throws IOException {

@@ -2,6 +2,7 @@ package io.mert.coordinator;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.mert.model.checkpoint.TrainerState;
 import io.mert.model.config.TrainConfig;
 import io.mert.model.optim.PolynomialDecaySchedule;
 import io.mert.protocol.ShardPlan;
@@ -97,7 +98,6 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private boolean membershipChanged;
     private long stepStartNanos;
     private long runStartNanos;
-    private long samplesThisRun;
 
     public static Behavior<Command> create(CoordinatorSettings settings, RunListener listener) {
         return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Coordinator(ctx, timers, settings, listener)));
@@ -294,7 +294,6 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     private void recordStep(StepDone first) {
         double seconds = (System.nanoTime() - stepStartNanos) / 1e9;
-        samplesThisRun += config.globalBatch();
         long digest = 0;
         for (StepDone x : done.values()) digest += x.getSampleDigest();
         var m = first.getMetrics();
@@ -347,21 +346,22 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     private Behavior<Command> requestCheckpoint() {
         phase = Phase.CHECKPOINTING;
-        ObjectNode state = RunLog.object()
-                .put("step", completed)
-                .put("epoch", plan.epochOf(completed))
-                .put("epoch_offset", plan.epochOffsetOf(completed))
-                .put("generation", generation)
-                .put("seed", config.seed())
-                .put("world_size", members.size())
-                .put("lr", schedule.lrAt(Math.max(completed - 1, 0)))
-                .put("num_updates", completed)
-                .put("config_hash", config.configHash())
-                .put("config_yaml", config.tree().toYaml())
-                .put("dataset_size", settings.datasetSize())
-                .put("wall_time_ms", System.currentTimeMillis());
+        TrainerState state = TrainerState.builder()
+                .step(completed)
+                .epoch(plan.epochOf(completed))
+                .samplesConsumedInEpoch(plan.epochOffsetOf(completed))
+                .globalBatchSize(config.globalBatch())
+                .generation(generation)
+                .seed(config.seed())
+                .worldSize(members.size())
+                .numUpdates(completed)
+                .lastLr(schedule.lrAt(Math.max(completed - 1, 0)))
+                .config(config.tree().asMap())
+                .trainingSeconds(settings.trainingSecondsBefore() + (System.nanoTime() - runStartNanos) / 1e9)
+                .extra("dataset_size", settings.datasetSize())
+                .build();
         members.get(0).inbox().tell(WorkerInbound.newBuilder().setSaveCheckpoint(SaveCheckpoint.newBuilder()
-                .setGeneration(generation).setStep(completed).setTrainerStateJson(state.toString())).build());
+                .setGeneration(generation).setStep(completed).setTrainerStateJson(new String(state.toJson(), java.nio.charset.StandardCharsets.UTF_8))).build());
         timers.startSingleTimer(TIMER, new Timeout(generation, completed, phase), settings.stepTimeout());
         return this;
     }

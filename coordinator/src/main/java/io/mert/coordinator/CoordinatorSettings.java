@@ -12,6 +12,7 @@ import java.time.Duration;
  * @param startStep         completed updates to start from (0 for a fresh run, the checkpoint's step on resume)
  * @param startGeneration   generation numbers continue from here, so a resumed run never reuses one
  * @param restoreCheckpoint checkpoint directory every worker loads when the run starts, or null
+ * @param trainingSecondsBefore wall-clock training time of the run before this coordinator started
  */
 public record CoordinatorSettings(
         TrainConfig config,
@@ -20,14 +21,15 @@ public record CoordinatorSettings(
         long startStep,
         long startGeneration,
         Path restoreCheckpoint,
+        double trainingSecondsBefore,
         Duration stepTimeout) {
 
     public static CoordinatorSettings fresh(TrainConfig config, Path runDir, int datasetSize) {
-        return new CoordinatorSettings(config, runDir, datasetSize, 0, 0, null,
+        return new CoordinatorSettings(config, runDir, datasetSize, 0, 0, null, 0,
                 Duration.ofMillis((long) (config.stepTimeoutSeconds() * 1000)));
     }
 
-    public CoordinatorSettings resumingFrom(Path checkpoint, long step, long generation) {
-        return new CoordinatorSettings(config, runDir, datasetSize, step, generation, checkpoint, stepTimeout);
+    public CoordinatorSettings resumingFrom(Path checkpoint, long step, long generation, double trainingSeconds) {
+        return new CoordinatorSettings(config, runDir, datasetSize, step, generation, checkpoint, trainingSeconds, stepTimeout);
     }
 }

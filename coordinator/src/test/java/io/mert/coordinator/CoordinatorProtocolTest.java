@@ -122,7 +122,7 @@ class CoordinatorProtocolTest {
         JsonNode state = JSON.readTree(save.getSaveCheckpoint().getTrainerStateJson());
         assertEquals(2, state.get("step").asLong());
         assertEquals(0, state.get("epoch").asLong());
-        assertEquals(8, state.get("epoch_offset").asLong(), "16 clips, batch 4: step 2 starts at clip 8 of epoch 0");
+        assertEquals(8, state.get("samples_consumed_in_epoch").asLong(), "16 clips, batch 4: step 2 starts at clip 8 of epoch 0");
         w1.expectNoMessage(Duration.ofMillis(100));
         Path ckpt = run.resolve("checkpoints/step-000000002");
         c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setCheckpointSaved(CheckpointSaved.newBuilder()

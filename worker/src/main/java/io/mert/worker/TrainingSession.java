@@ -1,6 +1,5 @@
 package io.mert.worker;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mert.allreduce.PeerFailureException;
 import io.mert.allreduce.RingAllReduce;
 import io.mert.data.TrainingClips;
@@ -10,6 +9,7 @@ import io.mert.model.nn.MertNetwork;
 import io.mert.model.nn.StepStats;
 import io.mert.model.checkpoint.CheckpointStore;
 import io.mert.model.checkpoint.LoadedCheckpoint;
+import io.mert.model.checkpoint.TrainerState;
 import io.mert.model.config.TrainConfig;
 import io.mert.model.features.Cqt;
 import io.mert.model.optim.AdamW;
@@ -35,10 +35,10 @@ import java.nio.file.Path;
  */
 final class TrainingSession implements AutoCloseable {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TrainingSession.class);
+
     /** Per-step statistics summed by the same allreduce as the gradients, after them in the buffer. */
     private static final int SUPERVISED = 0, LOSS = 1, FEATURE_PENALTY = 2, CQT = 3, SAMPLES = 4, PER_STREAM = 5;
-
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final TrainConfig config;
     private final String configHash;
@@ -46,6 +46,7 @@ final class TrainingSession implements AutoCloseable {
     private final BatchAssembler batches;
     private final ShardPlan plan;
     private final AdamW optimizer;
+    private final GradientClipper clipper;
     private final RingAllReduce ring;
     private final int streams;
     private final long paramCount;
@@ -65,7 +66,8 @@ final class TrainingSession implements AutoCloseable {
         this.batches = new BatchAssembler(model, clips, new Cqt(), config.maxSampleSize(), config.seed());
         this.plan = new ShardPlan(config.seed(), config.globalBatch(), clips.size());
         this.paramCount = network.layout().totalSize();
-        this.optimizer = new AdamW(paramCount, config.beta1(), config.beta2(), config.adamEps(), config.weightDecay());
+        this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));
+        this.clipper = new GradientClipper(config.clipNorm());
         int statCount = PER_STREAM + 2 * streams;
         this.reduceBuffer = Nd4j.create(DataType.FLOAT, paramCount + statCount);
         this.gradients = reduceBuffer.get(NDArrayIndex.interval(0, paramCount));
@@ -118,8 +120,10 @@ final class TrainingSession implements AutoCloseable {
 
         double supervised = stat(SUPERVISED);
         if (supervised > 0) gradients.divi(supervised);
-        double gradNorm = GradientClipper.clip(gradients, config.clipNorm());
-        optimizer.step(network.parameters(), gradients, lr);
+        double gradNorm = clipper.clip(gradients);
+        // Every rank holds the same summed gradients, so every rank skips a non-finite update alike.
+        if (Double.isFinite(gradNorm)) optimizer.step(network.parameters(), gradients, lr);
+        else LOG.warn("step {}: gradient norm is {}, update skipped", step, gradNorm);
         completedSteps++;
         long checksum = parameterChecksum();
         long t4 = System.nanoTime();
@@ -157,13 +161,18 @@ final class TrainingSession implements AutoCloseable {
         if (step != completedSteps) {
             throw new IllegalStateException("checkpoint requested at step " + step + " but this worker is at " + completedSteps);
         }
-        CheckpointStore store = new CheckpointStore(runDir, config.keepLast());
-        return store.save(step, network.layout(), network.parameters(), optimizer, JSON.readTree(trainerStateJson));
+        TrainerState state = TrainerState.fromJson(trainerStateJson.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                "trainer state from the coordinator");
+        return new CheckpointStore(runDir, config.keepLast()).save(step, network.layout(), network.parameters(),
+                optimizer.expAvg(), optimizer.expAvgSq(), optimizer.stepCount(), state);
     }
 
     /** Loads parameters and optimizer state from a checkpoint directory (verifying its checksums). */
     void restore(Path checkpoint) throws IOException {
-        LoadedCheckpoint c = CheckpointStore.load(checkpoint, network.layout(), network.parameters(), optimizer);
+        LoadedCheckpoint c = new CheckpointStore(checkpoint.getParent().getParent(), config.keepLast()).load(checkpoint);
+        c.readModel(network.layout(), network.parameters());
+        c.readOptimizer(network.layout(), optimizer.expAvg(), optimizer.expAvgSq());
+        optimizer.setStepCount(c.optimizerStep());
         completedSteps = c.step();
     }
 

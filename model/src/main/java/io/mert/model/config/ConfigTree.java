@@ -93,6 +93,12 @@ public final class ConfigTree {
         return (n == null || n.isNull()) ? null : n;
     }
 
+    /** The tree as plain maps and lists (for JSON documents such as trainer_state.json). */
+    @SuppressWarnings("unchecked")
+    public java.util.Map<String, Object> asMap() {
+        return JSON.convertValue(root, java.util.Map.class);
+    }
+
     public ObjectNode root() {
         return root.deepCopy();
     }
