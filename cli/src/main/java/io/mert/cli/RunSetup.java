@@ -53,13 +53,12 @@ final class RunSetup {
         if (!Files.isRegularFile(f)) {
             throw new IllegalArgumentException(runDir + " is not a run directory (no " + CONFIG_FILE + "): start runs with `mert train`");
         }
-        return TrainConfig.from(ConfigTree.load(f));
+        return SessionFactories.withLabelClasses(TrainConfig.from(ConfigTree.load(f)));
     }
 
     /** Usable training clips: the index space of the shard plan, the same count every worker computes. */
     static int datasetSize(TrainConfig config) throws IOException {
-        TrainConfig resolved = SessionFactories.withLabelClasses(config);
-        return TrainingClips.countUsable(resolved.manifestDir().resolve("train.tsv"), resolved.maxSampleSize());
+        return TrainingClips.countUsable(config.manifestDir().resolve("train.tsv"), config.maxSampleSize());
     }
 
     /** Where a resumed run starts: the newest checkpoint whose checksums verify. */

@@ -2,6 +2,7 @@ package io.mert.cli;
 
 import io.mert.coordinator.CoordinatorSettings;
 import io.mert.model.config.TrainConfig;
+import io.mert.worker.SessionFactories;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -33,7 +34,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        TrainConfig cfg = TrainConfig.load(config, overrides);
+        TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.load(config, overrides));
         Path run = RunSetup.runDir(cfg, runDir);
         RunSetup.startNewRun(run, cfg);
         int datasetSize = RunSetup.datasetSize(cfg);

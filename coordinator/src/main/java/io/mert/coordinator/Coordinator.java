@@ -359,6 +359,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .config(config.tree().asMap())
                 .trainingSeconds(settings.trainingSecondsBefore() + (System.nanoTime() - runStartNanos) / 1e9)
                 .extra("dataset_size", settings.datasetSize())
+                .extra("label_classes", config.model().labelClasses())
                 .build();
         members.get(0).inbox().tell(WorkerInbound.newBuilder().setSaveCheckpoint(SaveCheckpoint.newBuilder()
                 .setGeneration(generation).setStep(completed).setTrainerStateJson(new String(state.toJson(), java.nio.charset.StandardCharsets.UTF_8))).build());

@@ -63,7 +63,7 @@ final class TrainingSession implements AutoCloseable {
         MertConfig model = config.model();
         this.streams = model.labelClasses().size();
         this.network = new MertNetwork(model, config.maxSampleSize(), config.seed());
-        this.batches = new BatchAssembler(model, clips, new Cqt(), config.maxSampleSize(), config.seed());
+        this.batches = new BatchAssembler(model, clips, Cqt.mert(), config.maxSampleSize(), config.seed());
         this.plan = new ShardPlan(config.seed(), config.globalBatch(), clips.size());
         this.paramCount = network.layout().totalSize();
         this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));

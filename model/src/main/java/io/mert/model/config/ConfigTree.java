@@ -48,6 +48,13 @@ public final class ConfigTree {
         }
     }
 
+    /** A tree from plain maps and lists, e.g. the config stored in a checkpoint's trainer_state.json. */
+    public static ConfigTree fromMap(java.util.Map<String, Object> map) {
+        JsonNode n = JSON.valueToTree(map);
+        if (!n.isObject()) throw new ConfigException("a config must be a mapping of sections");
+        return new ConfigTree((ObjectNode) n);
+    }
+
     public static ConfigTree load(Path file) {
         try {
             return parse(Files.readString(file, StandardCharsets.UTF_8), file.toString());

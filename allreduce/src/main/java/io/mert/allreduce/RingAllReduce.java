@@ -1,0 +1,297 @@
+package io.mert.allreduce;
+
+import io.aeron.Aeron;
+import io.aeron.ChannelUri;
+import io.aeron.CommonContext;
+import io.aeron.ExclusivePublication;
+import io.aeron.Publication;
+import io.aeron.Subscription;
+import io.aeron.logbuffer.BufferClaim;
+import io.aeron.logbuffer.ControlledFragmentHandler;
+import io.aeron.logbuffer.Header;
+import io.aeron.protocol.DataHeaderFlyweight;
+import org.agrona.DirectBuffer;
+import org.agrona.MutableDirectBuffer;
+import org.agrona.concurrent.AtomicBuffer;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.List;
+
+import io.mert.protocol.frame.AllReduceFrame;
+
+import static io.mert.protocol.frame.AllReduceFrame.*;
+
+/**
+ * In-place sum of a flat float32 buffer across the ranks of a generation: a ring allreduce over
+ * Aeron (reduce-scatter, then all-gather), streamed in chunks of one frame each.
+ *
+ * <p>The buffer is cut into one segment per rank. In round {@code R} a rank sends the segment it
+ * completed in round {@code R-1} to the next rank, and receives (and adds, or in the gather rounds
+ * copies) another from the previous rank. Because the segment sent in round {@code R+1} is exactly
+ * the one received in round {@code R}, each received chunk can be forwarded at once: chunks stream
+ * around the ring instead of waiting for whole segments.
+ *
+ * <p>Frames carry (generation, step, round, sender, chunk): frames of an older generation or step
+ * are dropped and counted, frames of a later one are left in the stream for the operation they
+ * belong to, and anything that does not fit the current geometry is dropped. A neighbour silent for
+ * longer than the peer timeout ends the operation with {@link PeerFailureException}; the object is
+ * then ready for the next generation. Steady state allocates nothing.
+ *
+ * <p>Not thread-safe: one operation at a time, from one thread.
+ */
+public final class RingAllReduce implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(RingAllReduce.class);
+    private static final int FRAGMENT_LIMIT = 32;
+
+    private final Aeron aeron;
+    private final AllReduceConfig config;
+    private final Subscription subscription;
+    private final int chunkFloats;
+    private final IdleStrategy idle = new BackoffIdleStrategy(100, 10, 1_000, 200_000);
+    private final BufferClaim claim = new BufferClaim();
+    private final FrameHandler handler = new FrameHandler();
+
+    private ExclusivePublication publication;
+    private DataPlaneEndpoint publicationTarget;
+    private long generation = -1;
+    private int rank;
+    private int worldSize;
+    private int prevRank;
+    private int nextRank;
+
+    // the operation in progress (data == null: none)
+    private AtomicBuffer data;
+    private long step = -1;
+    private int rounds;
+    private int[] segmentStart = new int[0];
+    private int[] segmentSize = new int[0];
+    private int[] queueRound = new int[0];
+    private int[] queueChunk = new int[0];
+    private int queueHead;
+    private int queueTail;
+    private int receivesExpected;
+    private int received;
+    private int sendsExpected;
+    private int sent;
+    private long lastReceiveNanos;
+    private long lastSendNanos;
+    private long droppedFrames;
+
+    public RingAllReduce(Aeron aeron, DataPlaneEndpoint self, AllReduceConfig config) {
+        this.aeron = aeron;
+        this.config = config;
+        this.chunkFloats = (config.mtuBytes() - DataHeaderFlyweight.HEADER_LENGTH - HEADER_LENGTH) / Float.BYTES;
+        this.subscription = aeron.addSubscription(self.channel(), self.streamId());
+    }
+
+    /** Frames dropped so far as stale (older generation or step) or malformed. */
+    public long droppedFrames() {
+        return droppedFrames;
+    }
+
+    public long generation() {
+        return generation;
+    }
+
+    /**
+     * Enters a generation: this rank's position and the ring order (where every rank receives).
+     * Reconnects the publication only when the next rank's endpoint changed.
+     */
+    public void startGeneration(long generation, int rank, List<DataPlaneEndpoint> ring) {
+        if (generation <= this.generation) {
+            throw new IllegalArgumentException("generation " + generation + " is not newer than " + this.generation);
+        }
+        if (rank < 0 || rank >= ring.size()) throw new IllegalArgumentException("rank " + rank + " outside a ring of " + ring.size());
+        this.generation = generation;
+        this.rank = rank;
+        this.worldSize = ring.size();
+        this.prevRank = (rank - 1 + worldSize) % worldSize;
+        this.nextRank = (rank + 1) % worldSize;
+        this.data = null;
+        this.step = -1;
+        DataPlaneEndpoint next = worldSize > 1 ? ring.get(nextRank) : null;
+        if (next == null || !next.equals(publicationTarget)) {
+            if (publication != null) publication.close();
+            publication = null;
+            publicationTarget = next;
+            if (next != null) {
+                ChannelUri uri = ChannelUri.parse(next.channel());
+                uri.put(CommonContext.MTU_LENGTH_PARAM_NAME, Integer.toString(config.mtuBytes()));
+                uri.put(CommonContext.TERM_LENGTH_PARAM_NAME, Integer.toString(config.termLength()));
+                publication = aeron.addExclusivePublication(uri.toString(), next.streamId());
+            }
+        }
+        int capacity = Math.max(1, worldSize);
+        if (segmentStart.length < capacity) {
+            segmentStart = new int[capacity];
+            segmentSize = new int[capacity];
+        }
+    }
+
+    /**
+     * Replaces the first {@code floatCount} floats of {@code buffer} with their sum over all ranks.
+     * Every rank must call this with the same {@code step} and count.
+     *
+     * @throws PeerFailureException when a neighbour stays silent longer than the peer timeout
+     */
+    public void allreduce(AtomicBuffer buffer, int floatCount, long step) throws PeerFailureException {
+        if (generation < 0) throw new IllegalStateException("startGeneration must come before allreduce");
+        if ((long) floatCount * Float.BYTES > buffer.capacity()) {
+            throw new IllegalArgumentException(floatCount + " floats do not fit a buffer of " + buffer.capacity() + " bytes");
+        }
+        if (step <= this.step) throw new IllegalArgumentException("step " + step + " is not after the previous step " + this.step);
+        this.step = step;
+        if (worldSize == 1 || floatCount == 0) return;
+        begin(buffer, floatCount);
+        try {
+            run();
+        } finally {
+            data = null;
+        }
+    }
+
+    private void begin(AtomicBuffer buffer, int floatCount) {
+        data = buffer;
+        rounds = 2 * (worldSize - 1);
+        int base = floatCount / worldSize, extra = floatCount % worldSize, start = 0;
+        for (int s = 0; s < worldSize; s++) {
+            segmentStart[s] = start;
+            segmentSize[s] = base + (s < extra ? 1 : 0);
+            start += segmentSize[s];
+        }
+        sendsExpected = 0;
+        receivesExpected = 0;
+        for (int r = 0; r < rounds; r++) {
+            sendsExpected += chunks(sendSegment(r));
+            receivesExpected += chunks(receiveSegment(r));
+        }
+        if (queueRound.length < sendsExpected) {
+            queueRound = new int[sendsExpected];
+            queueChunk = new int[sendsExpected];
+        }
+        queueHead = queueTail = sent = received = 0;
+        int own = sendSegment(0);
+        for (int c = 0, n = chunks(own); c < n; c++) enqueue(0, c);
+        lastReceiveNanos = lastSendNanos = System.nanoTime();
+    }
+
+    private void run() throws PeerFailureException {
+        long timeoutNanos = config.peerTimeout().toNanos();
+        while (received < receivesExpected || sent < sendsExpected) {
+            int work = 0;
+            while (queueHead < queueTail && trySend(queueRound[queueHead], queueChunk[queueHead])) {
+                queueHead++;
+                sent++;
+                work++;
+                lastSendNanos = System.nanoTime();
+            }
+            if (received < receivesExpected) work += subscription.controlledPoll(handler, FRAGMENT_LIMIT);
+            if (work > 0) {
+                idle.reset();
+                continue;
+            }
+            long now = System.nanoTime();
+            if (queueHead < queueTail && now - lastSendNanos > timeoutNanos) {
+                throw new PeerFailureException(nextRank, "rank " + nextRank + " did not take allreduce frames for "
+                        + config.peerTimeout().toMillis() + " ms (generation " + generation + ", step " + step + ")");
+            }
+            if (received < receivesExpected && now - lastReceiveNanos > timeoutNanos) {
+                throw new PeerFailureException(prevRank, "no allreduce frames from rank " + prevRank + " for "
+                        + config.peerTimeout().toMillis() + " ms (generation " + generation + ", step " + step + ", "
+                        + received + "/" + receivesExpected + " chunks received)");
+            }
+            idle.idle();
+        }
+    }
+
+    private boolean trySend(int round, int chunk) {
+        int segment = sendSegment(round);
+        int first = segmentStart[segment] + chunk * chunkFloats;
+        int count = Math.min(chunkFloats, segmentStart[segment] + segmentSize[segment] - first);
+        long result = publication.tryClaim(length(count), claim);
+        if (result > 0) {
+            MutableDirectBuffer b = claim.buffer();
+            int at = claim.offset();
+            writeHeader(b, at, generation, step, round, rank, chunk, first, count, worldSize);
+            b.putBytes(at + HEADER_LENGTH, data, first * Float.BYTES, count * Float.BYTES);
+            claim.commit();
+            return true;
+        }
+        if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED) {
+            throw new IllegalStateException("allreduce publication to rank " + nextRank + " is unusable (" + result + ")");
+        }
+        return false; // back pressure, not connected yet, or admin action: try again
+    }
+
+    /** Segment sent in round r: own segment first, then whatever was completed in the round before. */
+    private int sendSegment(int round) {
+        int r = round < worldSize - 1 ? rank - round : rank + 1 - (round - (worldSize - 1));
+        return Math.floorMod(r, worldSize);
+    }
+
+    private int receiveSegment(int round) {
+        int r = round < worldSize - 1 ? rank - round - 1 : rank - (round - (worldSize - 1));
+        return Math.floorMod(r, worldSize);
+    }
+
+    private int chunks(int segment) {
+        return (segmentSize[segment] + chunkFloats - 1) / chunkFloats;
+    }
+
+    private void enqueue(int round, int chunk) {
+        queueRound[queueTail] = round;
+        queueChunk[queueTail] = chunk;
+        queueTail++;
+    }
+
+    private final class FrameHandler implements ControlledFragmentHandler {
+        @Override
+        public Action onFragment(DirectBuffer buffer, int offset, int length, Header header) {
+            if (length < HEADER_LENGTH) return drop("short frame");
+            long g = AllReduceFrame.generation(buffer, offset);
+            long s = step(buffer, offset);
+            if (g < generation || (g == generation && s < step)) return drop(null);
+            if (g > generation || s > step) return Action.ABORT; // belongs to a later operation: leave it
+            int round = round(buffer, offset), chunk = chunk(buffer, offset), count = count(buffer, offset);
+            if (sender(buffer, offset) != prevRank || worldSize(buffer, offset) != worldSize || round < 0 || round >= rounds) {
+                return drop("frame from an unexpected sender or ring");
+            }
+            int segment = receiveSegment(round);
+            int first = segmentStart[segment] + chunk * chunkFloats;
+            if (chunk < 0 || chunk >= chunks(segment) || floatOffset(buffer, offset) != first
+                    || count != Math.min(chunkFloats, segmentStart[segment] + segmentSize[segment] - first)
+                    || length != length(count)) {
+                return drop("frame that does not fit the buffer geometry");
+            }
+            int src = offset + HEADER_LENGTH;
+            if (round < worldSize - 1) {
+                for (int i = 0, at = first * Float.BYTES; i < count; i++, at += Float.BYTES) {
+                    data.putFloat(at, data.getFloat(at) + buffer.getFloat(src + i * Float.BYTES, ORDER));
+                }
+            } else {
+                data.putBytes(first * Float.BYTES, buffer, src, count * Float.BYTES);
+            }
+            received++;
+            lastReceiveNanos = System.nanoTime();
+            if (round + 1 < rounds) enqueue(round + 1, chunk);
+            return Action.CONTINUE;
+        }
+
+        private Action drop(String why) {
+            droppedFrames++;
+            if (why != null && LOG.isDebugEnabled()) LOG.debug("dropped {} (generation {}, step {})", why, generation, step);
+            return Action.CONTINUE;
+        }
+    }
+
+    @Override
+    public void close() {
+        if (publication != null) publication.close();
+        publication = null;
+        if (!subscription.isClosed()) subscription.close();
+    }
+}

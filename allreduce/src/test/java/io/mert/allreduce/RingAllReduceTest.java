@@ -1,0 +1,247 @@
+package io.mert.allreduce;
+
+import io.aeron.Aeron;
+import io.aeron.ExclusivePublication;
+import io.mert.protocol.frame.AllReduceFrame;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Ring allreduce over a real embedded media driver, ranks as threads with their own Aeron clients. */
+class RingAllReduceTest {
+
+    private static EmbeddedDriver driver;
+    private static final AtomicInteger STREAMS = new AtomicInteger(2000);
+    private static final ExecutorService POOL = Executors.newCachedThreadPool();
+
+    @BeforeAll
+    static void start() {
+        driver = EmbeddedDriver.launch();
+    }
+
+    @AfterAll
+    static void stop() {
+        POOL.shutdownNow();
+        driver.close();
+    }
+
+    /** N ranks, each with an Aeron client, a receive endpoint and a ring allreduce. */
+    private static final class Ring implements AutoCloseable {
+        final List<Aeron> clients = new ArrayList<>();
+        final List<RingAllReduce> ranks = new ArrayList<>();
+        final List<DataPlaneEndpoint> endpoints = new ArrayList<>();
+
+        Ring(int n, boolean udp, Duration timeout) {
+            for (int i = 0; i < n; i++) {
+                Aeron a = Aeron.connect(new Aeron.Context().aeronDirectoryName(driver.aeronDirectoryName()));
+                clients.add(a);
+                DataPlaneEndpoint e = udp
+                        ? new DataPlaneEndpoint("aeron:udp?endpoint=127.0.0.1:" + (24000 + STREAMS.incrementAndGet()), 7)
+                        : new DataPlaneEndpoint("aeron:ipc", STREAMS.incrementAndGet());
+                endpoints.add(e);
+                ranks.add(new RingAllReduce(a, e, AllReduceConfig.defaults().withPeerTimeout(timeout)));
+            }
+        }
+
+        void generation(long g) {
+            for (int i = 0; i < ranks.size(); i++) ranks.get(i).startGeneration(g, i, endpoints);
+        }
+
+        @Override
+        public void close() {
+            ranks.forEach(RingAllReduce::close);
+            clients.forEach(Aeron::close);
+        }
+    }
+
+    private static UnsafeBuffer floats(float[] values) {
+        UnsafeBuffer b = new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(4, values.length * 4)).order(ByteOrder.nativeOrder()));
+        for (int i = 0; i < values.length; i++) b.putFloat(i * 4, values[i]);
+        return b;
+    }
+
+    /** Runs one allreduce on every rank concurrently; returns each rank's buffer. */
+    private static List<UnsafeBuffer> reduce(Ring ring, float[][] inputs, long step) throws Exception {
+        List<UnsafeBuffer> bufs = new ArrayList<>();
+        List<Future<?>> futures = new ArrayList<>();
+        for (int r = 0; r < inputs.length; r++) {
+            UnsafeBuffer b = floats(inputs[r]);
+            bufs.add(b);
+            RingAllReduce ar = ring.ranks.get(r);
+            int n = inputs[r].length;
+            futures.add(POOL.submit((Callable<Void>) () -> {
+                ar.allreduce(b, n, step);
+                return null;
+            }));
+        }
+        for (Future<?> f : futures) f.get(60, TimeUnit.SECONDS);
+        return bufs;
+    }
+
+    private static void checkSum(float[][] inputs, List<UnsafeBuffer> out) {
+        int n = inputs[0].length;
+        for (int i = 0; i < n; i++) {
+            double sum = 0, abs = 0;
+            for (float[] in : inputs) {
+                sum += in[i];
+                abs += Math.abs(in[i]);
+            }
+            double tol = inputs.length * Math.ulp((float) abs) + 1e-30;
+            for (int r = 0; r < out.size(); r++) {
+                float got = out.get(r).getFloat(i * 4);
+                assertEquals(sum, got, tol, "element " + i + " of rank " + r + " (n=" + n + ", ranks=" + inputs.length + ")");
+                // every rank holds the very same bits
+                assertEquals(Float.floatToRawIntBits(out.get(0).getFloat(i * 4)), Float.floatToRawIntBits(got));
+            }
+        }
+    }
+
+    private static float[][] random(Random rnd, int ranks, int n) {
+        float[][] x = new float[ranks][n];
+        for (float[] row : x) for (int i = 0; i < n; i++) row[i] = (float) (rnd.nextGaussian() * Math.pow(10, rnd.nextInt(5) - 2));
+        return x;
+    }
+
+    @Test
+    void sumsMatchAFloat64ReferenceForManySizesAndRankCounts() throws Exception {
+        Random rnd = new Random(1);
+        int[] sizes = {0, 1, 2, 3, 7, 13, 97, 2029, 2030, 2031, 4061, 10_007, 65_537, 1_000_003};
+        for (int n = 1; n <= 5; n++) {
+            try (Ring ring = new Ring(n, false, Duration.ofSeconds(10))) {
+                ring.generation(1);
+                long step = 0;
+                for (int size : sizes) {
+                    if (n > 3 && size > 100_000) continue;
+                    float[][] in = random(rnd, n, size);
+                    checkSum(in, reduce(ring, in, step++));
+                }
+            }
+        }
+    }
+
+    @Test
+    void worksOverUdpOnLoopback() throws Exception {
+        try (Ring ring = new Ring(3, true, Duration.ofSeconds(10))) {
+            ring.generation(1);
+            Random rnd = new Random(2);
+            for (int step = 0; step < 3; step++) {
+                float[][] in = random(rnd, 3, 50_001);
+                checkSum(in, reduce(ring, in, step));
+            }
+        }
+    }
+
+    @Test
+    void aSilentPeerFailsTheOperationWithinTheTimeoutAndTheSurvivorsGoOn() throws Exception {
+        try (Ring ring = new Ring(3, false, Duration.ofMillis(1500))) {
+            ring.generation(1);
+            float[][] in = random(new Random(3), 3, 30_000);
+            checkSum(in, reduce(ring, in, 0));
+            // rank 2 does not take part in step 1
+            List<Future<PeerFailureException>> f = new ArrayList<>();
+            for (int r = 0; r < 2; r++) {
+                RingAllReduce ar = ring.ranks.get(r);
+                UnsafeBuffer b = floats(in[r]);
+                f.add(POOL.submit(() -> {
+                    try {
+                        ar.allreduce(b, 30_000, 1);
+                        return null;
+                    } catch (PeerFailureException e) {
+                        return e;
+                    }
+                }));
+            }
+            long t0 = System.nanoTime();
+            PeerFailureException e0 = f.get(0).get(20, TimeUnit.SECONDS);
+            assertNotNull(e0, "rank 0 must not complete without rank 2");
+            assertEquals(2, e0.peerRank(), "rank 0 receives from rank 2");
+            assertNotNull(f.get(1).get(20, TimeUnit.SECONDS));
+            assertTrue((System.nanoTime() - t0) / 1e9 < 10, "failure must be reported about the timeout");
+
+            // generation 2 with the survivors, reusing the same objects
+            List<DataPlaneEndpoint> survivors = ring.endpoints.subList(0, 2);
+            ring.ranks.get(0).startGeneration(2, 0, survivors);
+            ring.ranks.get(1).startGeneration(2, 1, survivors);
+            float[][] in2 = random(new Random(4), 2, 12_345);
+            List<UnsafeBuffer> bufs = new ArrayList<>();
+            List<Future<?>> done = new ArrayList<>();
+            for (int r = 0; r < 2; r++) {
+                UnsafeBuffer b = floats(in2[r]);
+                bufs.add(b);
+                RingAllReduce ar = ring.ranks.get(r);
+                done.add(POOL.submit((Callable<Void>) () -> {
+                    ar.allreduce(b, 12_345, 1);
+                    return null;
+                }));
+            }
+            for (Future<?> d : done) d.get(30, TimeUnit.SECONDS);
+            checkSum(in2, bufs);
+        }
+    }
+
+    @Test
+    void staleAndForgedFramesAreDroppedAndTheResultIsUnchanged() throws Exception {
+        try (Ring ring = new Ring(2, false, Duration.ofSeconds(10))) {
+            ring.generation(5);
+            // an old generation's sender and a forged sender rank write into rank 1's stream first
+            Aeron a = ring.clients.get(0);
+            DataPlaneEndpoint target = ring.endpoints.get(1);
+            try (ExclusivePublication p = a.addExclusivePublication(target.channel(), target.streamId())) {
+                UnsafeBuffer frame = new UnsafeBuffer(ByteBuffer.allocateDirect(AllReduceFrame.length(4)));
+                long deadline = System.nanoTime() + 5_000_000_000L;
+                int offered = 0;
+                long[][] headers = {{4, 0, 0}, {5, -1, 0}, {5, 0, 1}}; // old generation, old step, wrong sender
+                while (offered < headers.length && System.nanoTime() < deadline) {
+                    long[] h = headers[offered];
+                    AllReduceFrame.writeHeader(frame, 0, h[0], h[1], 0, (int) h[2], 0, 0, 4, 2);
+                    for (int i = 0; i < 4; i++) frame.putFloat(AllReduceFrame.HEADER_LENGTH + i * 4, 1e9f);
+                    if (p.offer(frame, 0, AllReduceFrame.length(4)) > 0) offered++;
+                }
+                assertEquals(3, offered);
+                float[][] in = random(new Random(5), 2, 4000);
+                checkSum(in, reduce(ring, in, 0));
+                assertTrue(ring.ranks.get(1).droppedFrames() >= 3, "dropped " + ring.ranks.get(1).droppedFrames());
+            }
+        }
+    }
+
+    @Test
+    void steadyStateAllocatesNothingPerOperation() throws Exception {
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        try (Ring ring = new Ring(2, false, Duration.ofSeconds(10))) {
+            ring.generation(1);
+            UnsafeBuffer b0 = floats(new float[100_000]), b1 = floats(new float[100_000]);
+            RingAllReduce r0 = ring.ranks.get(0), r1 = ring.ranks.get(1);
+            long[] allocated = new long[1];
+            Future<?> other = POOL.submit((Callable<Void>) () -> {
+                for (int s = 0; s < 300; s++) r1.allreduce(b1, 100_000, s);
+                return null;
+            });
+            long tid = Thread.currentThread().getId();
+            for (int s = 0; s < 300; s++) {
+                if (s == 100) allocated[0] = mx.getThreadAllocatedBytes(tid);
+                r0.allreduce(b0, 100_000, s);
+            }
+            long perOp = (mx.getThreadAllocatedBytes(tid) - allocated[0]) / 200;
+            other.get(60, TimeUnit.SECONDS);
+            assertTrue(perOp < 64, "allocated " + perOp + " bytes per allreduce on the calling thread");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+package io.mert.cli;
+
+import io.mert.coordinator.CoordinatorSettings;
+import io.mert.coordinator.RunListener;
+import io.mert.model.config.ConfigTree;
+import io.mert.model.config.TrainConfig;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * 2N steps straight and N steps + stop + resume + N steps end with bit-identical parameters and
+ * optimizer state, on a real two-worker cluster (Pekko over loopback, Aeron IPC allreduce).
+ */
+class ResumeExactnessTest {
+
+    private static final int N = 3;
+
+    @TempDir
+    static Path work;
+    static DemoPipeline.Prepared data;
+
+    @BeforeAll
+    static void prepareData() throws Exception {
+        data = DemoPipeline.prepare(work.resolve("data"), 6, 8, 11, System.out);
+    }
+
+    private static TrainConfig config(Path runDir) {
+        ConfigTree tree = DemoPipeline.config(data, runDir, 2, 2 * N, 16000)
+                .withOverrides(List.of("checkpoint.save_interval_updates=" + N, "dataset.global_batch_size=4"));
+        return TrainConfig.from(tree);
+    }
+
+    private static LocalCluster.Outcome train(CoordinatorSettings s, RunListener l) {
+        return LocalCluster.run(s, 2, l, Duration.ofMinutes(5));
+    }
+
+    @Test
+    void stopAndResumeEndsWhereAnUninterruptedRunEnds() throws Exception {
+        Path straight = work.resolve("straight");
+        TrainConfig cfg = config(straight);
+        RunSetup.startNewRun(straight, cfg);
+        int size = RunSetup.datasetSize(cfg);
+        assertTrue(train(CoordinatorSettings.fresh(cfg, straight, size), RunListener.NONE).success());
+
+        Path interrupted = work.resolve("interrupted");
+        TrainConfig cfg2 = config(interrupted);
+        RunSetup.startNewRun(interrupted, cfg2);
+        LocalCluster[] cluster = new LocalCluster[1];
+        RunListener stopAfterFirstCheckpoint = new RunListener() {
+            @Override
+            public void onEvent(String event, com.fasterxml.jackson.databind.node.ObjectNode d) {
+                if (event.equals("checkpoint_saved")) cluster[0].stop("test: stop after the first checkpoint");
+            }
+        };
+        synchronized (cluster) {
+            cluster[0] = LocalCluster.start(CoordinatorSettings.fresh(cfg2, interrupted, size), 2, stopAfterFirstCheckpoint);
+        }
+        LocalCluster.Outcome stopped = cluster[0].await(Duration.ofMinutes(5));
+        cluster[0].close();
+        assertFalse(stopped.success(), "the first half must have been stopped");
+        assertTrue(Files.isDirectory(interrupted.resolve("checkpoints/step-00000000" + N)));
+        assertFalse(Files.exists(interrupted.resolve("checkpoints/step-00000000" + 2 * N)));
+
+        CoordinatorSettings resumed = ResumeCommand.settingsFor(interrupted);
+        assertEquals(N, resumed.startStep());
+        assertTrue(train(resumed, RunListener.NONE).success());
+
+        for (String file : List.of("model.safetensors", "optimizer.safetensors")) {
+            byte[] a = Files.readAllBytes(straight.resolve("checkpoints/step-00000000" + 2 * N).resolve(file));
+            byte[] b = Files.readAllBytes(interrupted.resolve("checkpoints/step-00000000" + 2 * N).resolve(file));
+            assertArrayEquals(a, b, file + " differs between the straight and the resumed run");
+        }
+        List<String> m1 = Files.readAllLines(straight.resolve("metrics.jsonl"));
+        List<String> m2 = Files.readAllLines(interrupted.resolve("metrics.jsonl"));
+        assertEquals(2 * N, m1.size());
+        // the interrupted run may have completed one step past its checkpoint before stopping
+        assertTrue(m2.size() >= 2 * N, "metrics lines: " + m2.size());
+        assertEquals(field(m1.get(2 * N - 1), "loss"), field(m2.get(m2.size() - 1), "loss"));
+    }
+
+    private static String field(String json, String key) throws Exception {
+        return new com.fasterxml.jackson.databind.ObjectMapper().readTree(json).get(key).asText();
+    }
+}
