@@ -17,7 +17,7 @@ public final class LabelFile {
     /** Reads every line; each token must be an integer in [0, classes) (pass {@code Integer.MAX_VALUE} to skip the bound). */
     public static List<int[]> read(Path file, int classes) throws IOException {
         List<String> lines = Files.readAllLines(file, StandardCharsets.US_ASCII);
-        if (!lines.isEmpty() && lines.get(lines.size() - 1).isEmpty()) lines = lines.subList(0, lines.size() - 1);
+        // readAllLines already ignores the final newline; an empty line is a clip without frames.
         List<int[]> rows = new ArrayList<>(lines.size());
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i).strip();
