@@ -1,0 +1,126 @@
+package io.mert.data;
+
+import io.mert.model.features.Mfcc;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * {@code mert prepare-labels --teacher kmeans}: the k-means acoustic teacher of MERT-v0 / HuBERT's
+ * first iteration. Computes 39-dim MFCC + deltas ({@link Mfcc}, one frame per 75 Hz model frame) for
+ * every clip, fits k-means on the train split (on a seeded random subsample of frames when there
+ * are more than {@code maxFrames}), and writes HuBERT's label layout into the output directory:
+ * {@code <split>.<labelName>} (one line per manifest entry, in manifest order, one token per model
+ * frame of the whole file), {@code dict.<labelName>.txt} (fairseq dictionary, {@code "<class> 1"}
+ * per line) and {@code <labelName>_centroids.npy} (float32 [k, 39]).
+ *
+ * <p>Features are computed twice (fit pass, label pass) instead of being held for the whole corpus.
+ */
+public final class KMeansTeacher {
+    private static final Logger LOG = LoggerFactory.getLogger(KMeansTeacher.class);
+
+    private KMeansTeacher() {}
+
+    /**
+     * @param manifestDir directory holding {@code <split>.tsv}
+     * @param splits      splits to label; the first one is the one k-means is fitted on
+     * @param outDir      label directory
+     * @param labelName   label suffix, HuBERT's {@code task.labels} entry ("km")
+     * @param k           clusters
+     * @param seed        seed of frame subsampling and k-means++
+     * @param maxFrames   cap on frames used for fitting
+     * @param maxIter     Lloyd iteration cap
+     * @param restarts    k-means++ restarts
+     */
+    public record Options(Path manifestDir, List<String> splits, Path outDir, String labelName, int k, long seed,
+                          int maxFrames, int maxIter, int restarts) {
+        public Options {
+            splits = List.copyOf(splits);
+            if (splits.isEmpty()) throw new IllegalArgumentException("at least one split is needed");
+            if (!labelName.matches("[A-Za-z0-9_\\-]+"))
+                throw new IllegalArgumentException("label name '" + labelName + "' must be letters, digits, '_' or '-'");
+            if (k < 2) throw new IllegalArgumentException("k must be at least 2, got " + k);
+            if (maxFrames < k) throw new IllegalArgumentException("maxFrames " + maxFrames + " must be at least k " + k);
+        }
+
+        /** train (fit) and valid when valid.tsv exists; label "km", k 50, seed 1337, 100k frames, 100 iterations, 3 restarts. */
+        public static Options defaults(Path manifestDir, Path outDir) {
+            List<String> splits = Files.exists(manifestDir.resolve("valid.tsv")) ? List.of("train", "valid") : List.of("train");
+            return new Options(manifestDir, splits, outDir, "km", 50, 1337, 100_000, 100, 3);
+        }
+
+        public Options withK(int newK) {
+            return new Options(manifestDir, splits, outDir, labelName, newK, seed, maxFrames, maxIter, restarts);
+        }
+
+        public Options withLabelName(String name) {
+            return new Options(manifestDir, splits, outDir, name, k, seed, maxFrames, maxIter, restarts);
+        }
+
+        public Options withSeed(long s) {
+            return new Options(manifestDir, splits, outDir, labelName, k, s, maxFrames, maxIter, restarts);
+        }
+    }
+
+    /** What was written. */
+    public record Result(KMeans.Model model, Map<String, Path> labelFiles, int fitFrames) {}
+
+    public static Result run(Options o) throws IOException {
+        Mfcc mfcc = Mfcc.mert();
+        Manifest fitManifest = Manifest.read(o.manifestDir().resolve(o.splits().get(0) + ".tsv"));
+        long total = 0;
+        for (Manifest.Entry e : fitManifest.entries()) total += mfcc.frames(Math.toIntExact(e.numSamples()));
+        if (total < o.k())
+            throw new IOException(o.splits().get(0) + " split has " + total + " frames, fewer than k = " + o.k());
+        double keep = Math.min(1.0, o.maxFrames() / (double) total);
+        SplittableRandom rnd = new SplittableRandom(o.seed());
+        float[] sample = new float[(int) Math.min(total, o.maxFrames() + 1024L) * Mfcc.DIM];
+        int rows = 0;
+        for (int i = 0; i < fitManifest.size(); i++) {
+            float[] f = features(fitManifest, i, mfcc);
+            for (int t = 0; t < f.length / Mfcc.DIM; t++) {
+                if (keep < 1.0 && rnd.nextDouble() >= keep) continue;
+                if (rows * Mfcc.DIM >= sample.length) sample = java.util.Arrays.copyOf(sample, sample.length * 2);
+                System.arraycopy(f, t * Mfcc.DIM, sample, rows * Mfcc.DIM, Mfcc.DIM);
+                rows++;
+            }
+        }
+        sample = java.util.Arrays.copyOf(sample, rows * Mfcc.DIM);
+        if (rows < o.k()) throw new IOException("only " + rows + " frames sampled, fewer than k = " + o.k());
+        KMeans.Model model = KMeans.fit(sample, Mfcc.DIM, o.k(), rnd.nextLong(), o.maxIter(), o.restarts());
+        LOG.info("k-means: k={} on {} frames of {}: inertia per frame {}, {} iterations", o.k(), rows, o.splits().get(0),
+                String.format("%.3f", model.inertia() / rows), model.iterations());
+
+        Files.createDirectories(o.outDir());
+        Map<String, Path> written = new LinkedHashMap<>();
+        for (String split : o.splits()) {
+            Manifest m = split.equals(o.splits().get(0)) ? fitManifest : Manifest.read(o.manifestDir().resolve(split + ".tsv"));
+            List<int[]> labels = new ArrayList<>(m.size());
+            for (int i = 0; i < m.size(); i++) labels.add(model.assignAll(features(m, i, mfcc)));
+            Path file = o.outDir().resolve(split + "." + o.labelName());
+            LabelFile.write(file, labels);
+            written.put(split, file);
+        }
+        LabelFile.writeDictionary(o.outDir().resolve("dict." + o.labelName() + ".txt"), o.k());
+        NpyFile.writeFloat32(o.outDir().resolve(o.labelName() + "_centroids.npy"), new int[] {o.k(), Mfcc.DIM}, model.centroids());
+        return new Result(model, written, rows);
+    }
+
+    private static float[] features(Manifest m, int i, Mfcc mfcc) throws IOException {
+        Path file = m.resolve(i);
+        WavFile.Audio a = WavFile.readMono(file);
+        if (a.sampleRate() != 24000)
+            throw new IOException(file + ": sample rate " + a.sampleRate() + " Hz, the k-means teacher needs 24000 Hz (run prepare-manifest)");
+        if (a.samples().length != m.entry(i).numSamples())
+            throw new IOException(file + ": has " + a.samples().length + " samples but the manifest says " + m.entry(i).numSamples());
+        return mfcc.features(a.samples());
+    }
+}

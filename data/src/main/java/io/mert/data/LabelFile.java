@@ -1,0 +1,69 @@
+package io.mert.data;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * HuBERT label files ({@code <split>.<labelName>}): one line per manifest entry, in manifest order,
+ * of space-separated non-negative integer tokens, one per label frame (75 Hz in MERT).
+ */
+public final class LabelFile {
+    private LabelFile() {}
+
+    /** Reads every line; each token must be an integer in [0, classes) (pass {@code Integer.MAX_VALUE} to skip the bound). */
+    public static List<int[]> read(Path file, int classes) throws IOException {
+        List<String> lines = Files.readAllLines(file, StandardCharsets.US_ASCII);
+        // readAllLines already ignores the final newline; an empty line is a clip without frames.
+        List<int[]> rows = new ArrayList<>(lines.size());
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i).strip();
+            if (line.isEmpty()) {
+                rows.add(new int[0]);
+                continue;
+            }
+            String[] tok = line.split(" +");
+            int[] row = new int[tok.length];
+            for (int j = 0; j < tok.length; j++) {
+                int v;
+                try {
+                    v = Integer.parseInt(tok[j]);
+                } catch (NumberFormatException e) {
+                    throw new IOException(file + " line " + (i + 1) + " token " + (j + 1) + ": '" + tok[j] + "' is not an integer");
+                }
+                if (v < 0 || v >= classes)
+                    throw new IOException(file + " line " + (i + 1) + " token " + (j + 1) + ": label " + v
+                            + " outside [0, " + classes + ")");
+                row[j] = v;
+            }
+            rows.add(row);
+        }
+        return rows;
+    }
+
+    /** Writes the rows atomically, one line each. */
+    public static void write(Path file, List<int[]> rows) throws IOException {
+        AtomicFiles.write(file, out -> {
+            StringBuilder sb = new StringBuilder();
+            for (int[] row : rows) {
+                sb.setLength(0);
+                for (int j = 0; j < row.length; j++) {
+                    if (j > 0) sb.append(' ');
+                    sb.append(row[j]);
+                }
+                sb.append('\n');
+                out.write(sb.toString().getBytes(StandardCharsets.US_ASCII));
+            }
+        });
+    }
+
+    /** fairseq dictionary for the labels: {@code "<class> 1"} per line, classes 0..k-1. */
+    public static void writeDictionary(Path file, int classes) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < classes; i++) sb.append(i).append(" 1\n");
+        AtomicFiles.writeString(file, sb.toString());
+    }
+}

@@ -1,0 +1,176 @@
+package io.mert.data;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Per-sample training source for the worker's loader: a manifest plus one label file per label
+ * stream, served as fixed-length random crops with frame-aligned labels.
+ *
+ * <p>Crops start on a multiple of the model's frame stride, so label {@code j} of the crop is label
+ * {@code start/stride + j} of the file. The start is drawn from {@code (seed, index)} only, so every
+ * worker computes the same crop for the same sample. Starts are limited to positions where both the
+ * audio and every label stream cover the whole crop.
+ *
+ * <p>At construction every entry is checked: label line count equals the manifest, and for each
+ * stream {@code |numSamples/sampleRate - labels/labelRate| < 0.1 s} (fairseq hubert_dataset's
+ * tolerance), otherwise an {@link IOException} names the audio file, the label file and the line.
+ * Entries shorter than the crop are <b>skipped</b> (MERT does not pad: {@code pad_audio} false), with
+ * the reason logged and kept in {@link #skipped()}; {@link #size()} and the indices passed to
+ * {@link #clip} count the usable entries only ({@link #entryIndex} maps back to the manifest).
+ *
+ * <p>Thread-safe. Decoded audio is cached in memory when the whole manifest fits in
+ * {@code cacheBytes} (as float32); otherwise each clip is read from disk.
+ */
+public final class TrainingClips {
+    private static final Logger LOG = LoggerFactory.getLogger(TrainingClips.class);
+    /** fairseq hubert_dataset: labels and audio may differ by less than this much (seconds). */
+    public static final double LENGTH_TOLERANCE_SECONDS = 0.1;
+
+    private final Manifest manifest;
+    private final int cropSamples;
+    private final int cropFrames;
+    private final int stride;
+    private final int sampleRate;
+    private final List<List<int[]>> labels; // [stream][entry]
+    private final int[] usable;             // usable index -> manifest entry
+    private final int[] maxStartFrame;      // per usable index
+    private final List<Skipped> skipped;
+    private final ConcurrentHashMap<Integer, float[]> cache;
+
+    /** A crop: {@code waveform} has cropSamples samples, {@code labels[s]} has cropFrames labels for stream s. */
+    public record Clip(int index, int entry, String path, int startSample, float[] waveform, int[][] labels) {}
+
+    /** An entry that cannot give a full crop. */
+    public record Skipped(int entry, String path, String reason) {}
+
+    /** MERT framing (24 kHz, stride 320, 75 Hz labels) and a 1 GiB audio cache. */
+    public TrainingClips(Manifest manifest, List<Path> labelFiles, int cropSamples, int cropFrames) throws IOException {
+        this(manifest, labelFiles, cropSamples, cropFrames, 320, 24000, 1L << 30);
+    }
+
+    /**
+     * @param labelFiles  one HuBERT label file per stream, lines in manifest order
+     * @param cropSamples samples per crop
+     * @param cropFrames  model frames for a crop of cropSamples (config.framesFor(cropSamples))
+     * @param stride      samples per model frame (320)
+     * @param sampleRate  audio rate (24000)
+     * @param cacheBytes  cache decoded audio when the manifest's audio fits in this many bytes
+     */
+    public TrainingClips(Manifest manifest, List<Path> labelFiles, int cropSamples, int cropFrames, int stride,
+                         int sampleRate, long cacheBytes) throws IOException {
+        if (cropSamples <= 0 || cropFrames <= 0 || stride <= 0 || sampleRate <= 0)
+            throw new IllegalArgumentException("crop samples/frames, stride and sample rate must be positive");
+        if ((long) cropFrames * stride > cropSamples + stride)
+            throw new IllegalArgumentException(cropFrames + " frames of " + stride + " samples do not fit a crop of " + cropSamples);
+        if (labelFiles.isEmpty()) throw new IllegalArgumentException("at least one label file is needed");
+        this.manifest = manifest;
+        this.cropSamples = cropSamples;
+        this.cropFrames = cropFrames;
+        this.stride = stride;
+        this.sampleRate = sampleRate;
+        double labelRate = (double) sampleRate / stride;
+        labels = new ArrayList<>();
+        for (Path f : labelFiles) {
+            List<int[]> rows = LabelFile.read(f, Integer.MAX_VALUE);
+            if (rows.size() != manifest.size())
+                throw new IOException(f + ": " + rows.size() + " label lines but the manifest has " + manifest.size()
+                        + " entries (labels must be one line per manifest entry, in order)");
+            for (int i = 0; i < rows.size(); i++) {
+                double audio = manifest.entry(i).numSamples() / (double) sampleRate;
+                double lab = rows.get(i).length / labelRate;
+                if (Math.abs(audio - lab) >= LENGTH_TOLERANCE_SECONDS)
+                    throw new IOException(manifest.resolve(i) + ": audio is " + String.format("%.3f", audio) + " s but "
+                            + f + " line " + (i + 1) + " has " + rows.get(i).length + " labels = "
+                            + String.format("%.3f", lab) + " s at " + labelRate + " Hz (tolerance "
+                            + LENGTH_TOLERANCE_SECONDS + " s)");
+            }
+            labels.add(rows);
+        }
+        List<Integer> ok = new ArrayList<>();
+        List<Integer> maxStart = new ArrayList<>();
+        List<Skipped> skip = new ArrayList<>();
+        for (int i = 0; i < manifest.size(); i++) {
+            long n = manifest.entry(i).numSamples();
+            if (n < cropSamples) {
+                skip.add(new Skipped(i, manifest.entry(i).path(), "shorter than the crop: " + n + " < " + cropSamples + " samples"));
+                continue;
+            }
+            long m = (n - cropSamples) / stride;
+            for (List<int[]> stream : labels) m = Math.min(m, stream.get(i).length - cropFrames);
+            if (m < 0) {
+                skip.add(new Skipped(i, manifest.entry(i).path(), "labels too short for a crop of " + cropFrames + " frames"));
+                continue;
+            }
+            ok.add(i);
+            maxStart.add((int) m);
+        }
+        usable = ok.stream().mapToInt(Integer::intValue).toArray();
+        maxStartFrame = maxStart.stream().mapToInt(Integer::intValue).toArray();
+        skipped = List.copyOf(skip);
+        for (Skipped s : skipped) LOG.warn("skipping {}: {}", s.path(), s.reason());
+        boolean fits = manifest.totalSamples() * 4 <= cacheBytes;
+        cache = fits ? new ConcurrentHashMap<>() : null;
+        LOG.info("training clips: {} of {} entries usable, crops of {} samples / {} frames, audio cache {}",
+                usable.length, manifest.size(), cropSamples, cropFrames, fits ? "on" : "off");
+    }
+
+    /** Usable entries. */
+    public int size() { return usable.length; }
+
+    /** Manifest entry of usable index i. */
+    public int entryIndex(int i) { return usable[i]; }
+
+    public List<Skipped> skipped() { return skipped; }
+
+    public int streams() { return labels.size(); }
+
+    public int cropSamples() { return cropSamples; }
+
+    public int cropFrames() { return cropFrames; }
+
+    /** The crop for usable index {@code index}; the same (seed, index) always gives the same crop. */
+    public Clip clip(int index, long seed) {
+        if (index < 0 || index >= usable.length)
+            throw new IndexOutOfBoundsException("clip index " + index + " outside [0, " + usable.length + ")");
+        int entry = usable[index];
+        SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L ^ (index + 0x632BE59BD9B4E019L));
+        int startFrame = rnd.nextInt(maxStartFrame[index] + 1);
+        int start = startFrame * stride;
+        float[] audio = audio(entry);
+        float[] wave = Arrays.copyOfRange(audio, start, start + cropSamples);
+        int[][] lab = new int[labels.size()][];
+        for (int s = 0; s < lab.length; s++)
+            lab[s] = Arrays.copyOfRange(labels.get(s).get(entry), startFrame, startFrame + cropFrames);
+        return new Clip(index, entry, manifest.entry(entry).path(), start, wave, lab);
+    }
+
+    private float[] audio(int entry) {
+        if (cache == null) return load(entry);
+        return cache.computeIfAbsent(entry, this::load);
+    }
+
+    private float[] load(int entry) {
+        Path file = manifest.resolve(entry);
+        try {
+            WavFile.Audio a = WavFile.readMono(file);
+            if (a.sampleRate() != sampleRate)
+                throw new IOException(file + ": sample rate " + a.sampleRate() + " Hz, expected " + sampleRate + " Hz");
+            if (a.samples().length != manifest.entry(entry).numSamples())
+                throw new IOException(file + ": has " + a.samples().length + " samples but the manifest says "
+                        + manifest.entry(entry).numSamples());
+            return a.samples();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

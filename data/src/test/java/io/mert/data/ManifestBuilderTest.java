@@ -1,0 +1,135 @@
+package io.mert.data;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ManifestBuilderTest {
+    @TempDir
+    Path tmp;
+
+    private static float[] tone(int rate, double seconds, double f) {
+        float[] x = new float[(int) Math.round(rate * seconds)];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (0.5 * Math.sin(2 * Math.PI * f * i / rate));
+        return x;
+    }
+
+    @Test
+    void convertsSplitsAndListsSkippedFiles() throws IOException {
+        Path root = tmp.resolve("orig");
+        Files.createDirectories(root.resolve("sub"));
+        WavFile.writeMono(root.resolve("a.wav"), tone(22050, 4.0, 440), 22050, WavFile.Encoding.PCM_16);
+        WavFile.writeMono(root.resolve("b.wav"), tone(24000, 3.5, 220), 24000, WavFile.Encoding.PCM_16);
+        float[] l = tone(44100, 5.0, 330), r = tone(44100, 5.0, 660);
+        WavFile.write(root.resolve("sub/c.WAV"), new float[][] {l, r}, 44100, WavFile.Encoding.FLOAT_32, true);
+        WavFile.writeMono(root.resolve("sub/d.wav"), tone(22050, 6.0, 100), 22050, WavFile.Encoding.PCM_24);
+        WavFile.writeMono(root.resolve("short.wav"), tone(22050, 1.0, 440), 22050, WavFile.Encoding.PCM_16);
+        WavFile.writeMono(root.resolve("silent-empty.wav"), new float[0], 22050, WavFile.Encoding.PCM_16);
+        Files.write(root.resolve("empty.wav"), new byte[0]);
+        Files.write(root.resolve("corrupt.wav"), "this is not audio".getBytes());
+        Files.writeString(root.resolve("notes.txt"), "ignored: wrong extension");
+        Map<Path, byte[]> before = snapshot(root);
+
+        Path conv = tmp.resolve("converted");
+        Path out = tmp.resolve("manifest");
+        ManifestBuilder.Options opts = ManifestBuilder.Options.defaults(root, conv, out).withValidFraction(0.25).withSeed(5);
+        ManifestBuilder.Result res = ManifestBuilder.build(opts);
+
+        Map<String, String> reasons = res.skipped().stream()
+                .collect(Collectors.toMap(ManifestBuilder.Skipped::path, ManifestBuilder.Skipped::reason));
+        assertEquals(Set.of("short.wav", "silent-empty.wav", "empty.wav", "corrupt.wav"), reasons.keySet());
+        assertTrue(reasons.get("short.wav").startsWith("too short"), reasons.get("short.wav"));
+        assertTrue(reasons.get("silent-empty.wav").startsWith("empty"), reasons.get("silent-empty.wav"));
+        assertTrue(reasons.get("empty.wav").contains("empty file"), reasons.get("empty.wav"));
+        assertTrue(reasons.get("corrupt.wav").startsWith("corrupt"), reasons.get("corrupt.wav"));
+        assertEquals(4, Files.readAllLines(out.resolve("skipped.tsv")).size());
+
+        Manifest train = Manifest.read(out.resolve("train.tsv"));
+        Manifest valid = Manifest.read(out.resolve("valid.tsv"));
+        assertEquals(conv.toAbsolutePath(), train.root());
+        assertEquals(3, train.size());
+        assertEquals(1, valid.size());
+        Map<String, Long> expected = Map.of("a.wav", (long) Math.ceil(4.0 * 22050 * 24000 / 22050), "b.wav", 84000L,
+                "sub/c.wav", 120000L, "sub/d.wav", 144000L);
+        Map<String, Long> got = new HashMap<>();
+        for (Manifest m : List.of(train, valid))
+            for (int i = 0; i < m.size(); i++) {
+                got.put(m.entry(i).path(), m.entry(i).numSamples());
+                WavFile.Info info = WavFile.info(m.resolve(i));
+                assertEquals(24000, info.sampleRate());
+                assertEquals(1, info.channels());
+                assertEquals(m.entry(i).numSamples(), info.frames());
+            }
+        assertEquals(expected, got);
+        // stereo 330 + 660 Hz averaged: the converted file is the mean of the two tones
+        float[] c = WavFile.readMono(conv.resolve("sub/c.wav")).samples();
+        int i = 60000;
+        double want = 0.25 * (Math.sin(2 * Math.PI * 330 * i / 24000.0) + Math.sin(2 * Math.PI * 660 * i / 24000.0));
+        assertEquals(want, c[i], 1e-3);
+
+        assertEquals(4, res.converted());
+        ManifestBuilder.Result again = ManifestBuilder.build(opts);
+        assertEquals(0, again.converted());
+        assertEquals(4, again.reused());
+        assertEquals(train, Manifest.read(out.resolve("train.tsv")));
+        assertEquals(valid, Manifest.read(out.resolve("valid.tsv")));
+
+        Map<Path, byte[]> after = snapshot(root);
+        assertEquals(before.keySet(), after.keySet());
+        for (Path p : before.keySet()) assertArrayEquals(before.get(p), after.get(p), "original changed: " + p);
+    }
+
+    @Test
+    void refusesToConvertOntoTheOriginals() throws IOException {
+        Path root = tmp.resolve("r");
+        Files.createDirectories(root);
+        assertThrows(IllegalArgumentException.class,
+                () -> ManifestBuilder.build(ManifestBuilder.Options.defaults(root, root, tmp.resolve("o"))));
+        assertThrows(IllegalArgumentException.class,
+                () -> ManifestBuilder.build(ManifestBuilder.Options.defaults(root, tmp, tmp.resolve("o"))));
+    }
+
+    @Test
+    void manifestReaderValidates() throws IOException {
+        Path ok = tmp.resolve("ok.tsv");
+        Files.writeString(ok, "/data/audio\na/b.wav\t123\nc.wav\t7\n");
+        Manifest m = Manifest.read(ok);
+        assertEquals(Path.of("/data/audio"), m.root());
+        assertEquals(List.of(new Manifest.Entry("a/b.wav", 123), new Manifest.Entry("c.wav", 7)), m.entries());
+        assertEquals(Path.of("/data/audio/a/b.wav"), m.resolve(0));
+        assertEquals(130, m.totalSamples());
+
+        for (String bad : new String[] {"../x.wav\t5", "/etc/passwd\t5", "a/../../x.wav\t5", "a.wav", "a.wav\tten", "a.wav\t0", "a.wav\t5\textra"}) {
+            Path f = tmp.resolve("bad.tsv");
+            Files.writeString(f, "/data/audio\n" + bad + "\n");
+            IOException e = assertThrows(IOException.class, () -> Manifest.read(f), bad);
+            assertTrue(e.getMessage().contains("bad.tsv line 2"), e.getMessage());
+        }
+        Path empty = tmp.resolve("empty.tsv");
+        Files.writeString(empty, "");
+        assertThrows(IOException.class, () -> Manifest.read(empty));
+
+        Path w = tmp.resolve("w.tsv");
+        m.write(w);
+        assertEquals(m, Manifest.read(w));
+    }
+
+    private static Map<Path, byte[]> snapshot(Path root) throws IOException {
+        Map<Path, byte[]> m = new HashMap<>();
+        try (var s = Files.walk(root)) {
+            for (Path p : s.filter(Files::isRegularFile).toList()) m.put(root.relativize(p), Files.readAllBytes(p));
+        }
+        return m;
+    }
+}
