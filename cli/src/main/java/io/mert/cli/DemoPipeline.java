@@ -35,9 +35,9 @@ final class DemoPipeline {
         out.printf("  prepare-manifest: resampled to 24 kHz mono, %d train / %d valid -> %s (%.1f s)%n",
                 m.train().size(), m.valid().size(), manifest, (System.nanoTime() - t0) / 1e9);
         t0 = System.nanoTime();
-        KMeansTeacher.Result k = KMeansTeacher.run(new KMeansTeacher.Options(manifest, labels, "km", clusters, seed));
-        out.printf("  prepare-labels --teacher kmeans: k=%d on MFCC frames at 75 Hz, inertia %.4g -> %s (%.1f s)%n",
-                clusters, k.inertia(), labels, (System.nanoTime() - t0) / 1e9);
+        KMeansTeacher.Result k = KMeansTeacher.run(KMeansTeacher.Options.defaults(manifest, labels).withK(clusters).withSeed(seed));
+        out.printf("  prepare-labels --teacher kmeans: k=%d on %d MFCC frames (75 Hz), inertia %.4g -> %s (%.1f s)%n",
+                clusters, k.fitFrames(), k.model().inertia(), labels, (System.nanoTime() - t0) / 1e9);
         return new Prepared(corpus, audio, manifest, labels, clusters, m.train().size());
     }
 

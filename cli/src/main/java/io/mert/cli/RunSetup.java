@@ -1,7 +1,6 @@
 package io.mert.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.mert.data.TrainingClips;
 import io.mert.model.checkpoint.CheckpointStore;
 import io.mert.model.config.ConfigException;
 import io.mert.model.config.ConfigTree;
@@ -58,7 +57,7 @@ final class RunSetup {
 
     /** Usable training clips: the index space of the shard plan, the same count every worker computes. */
     static int datasetSize(TrainConfig config) throws IOException {
-        return TrainingClips.countUsable(config.manifestDir().resolve("train.tsv"), config.maxSampleSize());
+        return SessionFactories.trainingClips(config).size();
     }
 
     /** Where a resumed run starts: the newest checkpoint whose checksums verify. */

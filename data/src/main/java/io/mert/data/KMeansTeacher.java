@@ -1,5 +1,7 @@
 package io.mert.data;
 
+import io.mert.model.checkpoint.Npy;
+
 import io.mert.model.features.Mfcc;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -110,7 +112,7 @@ public final class KMeansTeacher {
             written.put(split, file);
         }
         LabelFile.writeDictionary(o.outDir().resolve("dict." + o.labelName() + ".txt"), o.k());
-        NpyFile.writeFloat32(o.outDir().resolve(o.labelName() + "_centroids.npy"), new int[] {o.k(), Mfcc.DIM}, model.centroids());
+        Npy.write(o.outDir().resolve(o.labelName() + "_centroids.npy"), new long[] {o.k(), Mfcc.DIM}, model.centroids());
         return new Result(model, written, rows);
     }
 

@@ -1,5 +1,7 @@
 package io.mert.data;
 
+import io.mert.model.checkpoint.AtomicFiles;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -46,7 +48,7 @@ public final class LabelFile {
 
     /** Writes the rows atomically, one line each. */
     public static void write(Path file, List<int[]> rows) throws IOException {
-        AtomicFiles.write(file, out -> {
+        AtomicFiles.writeStream(file, out -> {
             StringBuilder sb = new StringBuilder();
             for (int[] row : rows) {
                 sb.setLength(0);
@@ -65,5 +67,26 @@ public final class LabelFile {
         StringBuilder sb = new StringBuilder();
         for (int i = 0; i < classes; i++) sb.append(i).append(" 1\n");
         AtomicFiles.writeString(file, sb.toString());
+    }
+
+    /**
+     * Number of classes in a fairseq label dictionary ({@code dict.<label>.txt}, one {@code "<class> <count>"}
+     * per line), as fairseq's HuBERT task counts them.
+     */
+    public static int dictionarySize(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new IOException("label dictionary " + file + " does not exist: run `mert prepare-labels` for this label "
+                    + "or point task.label_dir at the directory holding dict.<label>.txt");
+        }
+        int n = 0;
+        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+            if (line.isBlank()) continue;
+            if (line.trim().split("\\s+").length != 2) {
+                throw new IOException(file + ": line " + (n + 1) + " is not '<class> <count>': " + line);
+            }
+            n++;
+        }
+        if (n < 2) throw new IOException(file + " lists " + n + " class(es); a label stream needs at least 2");
+        return n;
     }
 }

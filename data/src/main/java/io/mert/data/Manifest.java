@@ -1,5 +1,7 @@
 package io.mert.data;
 
+import io.mert.model.checkpoint.AtomicFiles;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,5 +1,7 @@
 package io.mert.data;
 
+import io.mert.model.checkpoint.AtomicFiles;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

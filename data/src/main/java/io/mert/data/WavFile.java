@@ -1,5 +1,7 @@
 package io.mert.data;
 
+import io.mert.model.checkpoint.AtomicFiles;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -179,7 +181,7 @@ public final class WavFile {
         if (encoding.formatTag == FORMAT_FLOAT) head.put(ascii("fact")).putInt(4).putInt(frames);
         head.put(ascii("data")).putInt((int) dataBytes);
         head.flip();
-        AtomicFiles.write(file, out -> {
+        AtomicFiles.writeStream(file, out -> {
             out.write(head.array(), 0, head.limit());
             ByteBuffer buf = ByteBuffer.allocate(blockAlign * 4096).order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < frames; i++) {

@@ -58,8 +58,11 @@ public record MertConfig(
     /** Number of frames the conv extractor produces for {@code samples} input samples. */
     public int framesFor(int samples) {
         long n = samples;
-        for (ConvLayer l : convFeatureLayers) n = (n - l.kernel()) / l.stride() + 1;
-        return (int) Math.max(n, 0);
+        for (ConvLayer l : convFeatureLayers) {
+            if (n < l.kernel()) return 0; // shorter than the receptive field: no frame
+            n = (n - l.kernel()) / l.stride() + 1;
+        }
+        return (int) n;
     }
 
     public int extractorChannels() {

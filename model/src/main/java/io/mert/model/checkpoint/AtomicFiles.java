@@ -44,6 +44,26 @@ public final class AtomicFiles {
         fsyncDirectory(dir);
     }
 
+    /** Writes the content of one file to a buffered stream. */
+    @FunctionalInterface
+    public interface StreamWriter {
+        void write(java.io.OutputStream out) throws IOException;
+    }
+
+    /** Atomically replaces {@code target} with what {@code writer} streams (buffered). */
+    public static void writeStream(Path target, StreamWriter writer) throws IOException {
+        write(target, ch -> {
+            java.io.OutputStream out = new java.io.BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 16);
+            writer.write(out);
+            out.flush();
+        });
+    }
+
+    /** Atomically replaces {@code target} with UTF-8 text. */
+    public static void writeString(Path target, String text) throws IOException {
+        write(target, text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
     /** Atomically replaces {@code target} with {@code bytes}. */
     public static void write(Path target, byte[] bytes) throws IOException {
         write(target, ch -> writeFully(ch, java.nio.ByteBuffer.wrap(bytes)));

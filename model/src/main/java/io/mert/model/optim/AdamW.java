@@ -139,4 +139,11 @@ public final class AdamW {
         if (stepCount < 0) throw new IllegalArgumentException("optimizer step must be >= 0, got " + stepCount);
         this.step = stepCount;
     }
+
+    /** Back to a fresh optimizer: zero moments, step 0. */
+    public void reset() {
+        expAvg.assign(0);
+        expAvgSq.assign(0);
+        this.step = 0;
+    }
 }
