@@ -25,6 +25,11 @@ final class CoordinatorNode implements AutoCloseable {
                 NodeConfig.of(host, port, List.of(self), "coordinator")));
     }
 
+    /** Runs {@code action} when the node has stopped, for whatever reason. */
+    void whenTerminated(Runnable action) {
+        system.getWhenTerminated().thenRun(action);
+    }
+
     void stop(String reason) {
         system.tell(new Coordinator.Stop(reason));
     }

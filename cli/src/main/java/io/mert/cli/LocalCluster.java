@@ -38,6 +38,7 @@ final class LocalCluster implements AutoCloseable {
         int port = freePort();
         driver = EmbeddedDriver.launch();
         coordinator = CoordinatorNode.start("127.0.0.1", port, settings, new Tracking(listener));
+        coordinator.whenTerminated(() -> outcome.complete(new Outcome(false, -1, "the coordinator stopped unexpectedly")));
         for (int i = 0; i < workerCount; i++) {
             workers.add(WorkerNode.start("127.0.0.1", 0, "127.0.0.1:" + port, driver.aeronDirectoryName(),
                     new WorkerSettings("local-" + i, WorkerNode.ipcEndpoint(1001 + i), "cpu")));
@@ -73,7 +74,7 @@ final class LocalCluster implements AutoCloseable {
 
     @Override
     public void close() {
-        coordinator.awaitTermination(Duration.ofSeconds(30));
+        if (!coordinator.awaitTermination(Duration.ofSeconds(30))) coordinator.close();
         for (WorkerNode n : workers) {
             if (!n.awaitTermination(Duration.ofSeconds(20))) n.close();
         }

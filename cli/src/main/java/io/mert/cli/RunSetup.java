@@ -5,6 +5,7 @@ import io.mert.model.checkpoint.CheckpointStore;
 import io.mert.model.config.ConfigException;
 import io.mert.model.config.ConfigTree;
 import io.mert.model.config.TrainConfig;
+import io.mert.protocol.ShardPlan;
 import io.mert.worker.SessionFactories;
 
 import java.io.IOException;
@@ -57,7 +58,9 @@ final class RunSetup {
 
     /** Usable training clips: the index space of the shard plan, the same count every worker computes. */
     static int datasetSize(TrainConfig config) throws IOException {
-        return SessionFactories.trainingClips(config).size();
+        int size = SessionFactories.trainingClips(config).size();
+        new ShardPlan(config.seed(), config.globalBatch(), size); // fails early, with the reason, on too little data
+        return size;
     }
 
     /** Where a resumed run starts: the newest checkpoint whose checksums verify. */

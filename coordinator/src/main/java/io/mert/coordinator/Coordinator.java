@@ -177,6 +177,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private Behavior<Command> onWorkerLost(WorkerLost lost) {
         Member m = registered.get(lost.workerId());
         if (m == null || !m.inbox().equals(lost.inbox())) return this;
+        if (phase == Phase.FINISHED) {
+            registered.remove(lost.workerId());
+            return registered.isEmpty() ? Behaviors.stopped() : this;
+        }
         return dropWorkers(List.of(lost.workerId()), "terminated");
     }
 
@@ -332,6 +336,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onTimeout(Timeout t) {
+        if (t.phase() == Phase.FINISHED && phase == Phase.FINISHED) return Behaviors.stopped();
         if (t.generation() != generation || t.step() != completed || t.phase() != phase) return this;
         Map<Integer, ?> replied = phase == Phase.STARTING_GENERATION ? ready : done;
         List<String> silent = new ArrayList<>();
@@ -385,6 +390,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     // ---- end ----------------------------------------------------------------------------------
 
     private Behavior<Command> finish(String reason, boolean success) {
+        if (phase == Phase.FINISHED) return this;
         phase = Phase.FINISHED;
         timers.cancel(TIMER);
         WorkerInbound bye = WorkerInbound.newBuilder().setShutdown(Shutdown.newBuilder().setReason(reason)).build();
@@ -397,7 +403,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
         if (success) listener.onFinished(completed);
         else listener.onFailed(reason);
-        return Behaviors.stopped();
+        if (registered.isEmpty()) return Behaviors.stopped();
+        // let the workers leave the cluster first, so nobody sees the coordinator vanish
+        timers.startSingleTimer(TIMER, new Timeout(generation, completed, Phase.FINISHED), java.time.Duration.ofSeconds(10));
+        return this;
     }
 
     private void event(String name, ObjectNode details) {

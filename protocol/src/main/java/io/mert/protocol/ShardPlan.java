@@ -25,7 +25,7 @@ public final class ShardPlan {
         if (globalBatch <= 0) throw new IllegalArgumentException("global batch must be positive, got " + globalBatch);
         if (datasetSize < globalBatch) {
             throw new IllegalArgumentException("the dataset has " + datasetSize + " usable clips, fewer than the global batch of "
-                    + globalBatch + ": add data or lower dataset.batch_size");
+                    + globalBatch + ": add data or lower dataset.global_batch_size");
         }
         this.seed = seed;
         this.globalBatch = globalBatch;

@@ -16,6 +16,7 @@ import io.mert.protocol.control.StepDone;
 import io.mert.protocol.control.StepFailed;
 import io.mert.protocol.control.WorkerInbound;
 import io.mert.protocol.pekko.ServiceNames;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
@@ -126,7 +127,8 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             case SHUTDOWN -> {
                 getContext().getLog().debug("shutdown: {}", m.getShutdown().getReason());
                 closeSession();
-                getContext().getSystem().terminate();
+                // leave the cluster gracefully, then stop this node
+                CoordinatedShutdown.get(getContext().getSystem()).runAll(CoordinatedShutdown.clusterLeavingReason());
                 yield Behaviors.stopped();
             }
             case KIND_NOT_SET -> this;

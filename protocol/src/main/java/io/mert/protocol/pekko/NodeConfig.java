@@ -32,6 +32,7 @@ public final class NodeConfig {
                         "pekko.loggers = [\"org.apache.pekko.event.slf4j.Slf4jLogger\"]",
                         "pekko.logging-filter = \"org.apache.pekko.event.slf4j.Slf4jLoggingFilter\"",
                         "pekko.loglevel = INFO",
+                        "pekko.stdout-loglevel = OFF",
                         "pekko.log-dead-letters = off",
                         "pekko.log-dead-letters-during-shutdown = off",
                         "pekko.remote.artery.transport = tcp",
