@@ -41,6 +41,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--clusters", defaultValue = "32", description = "k of the k-means teacher (default ${DEFAULT-VALUE})")
     int clusters;
 
+    @Option(names = "--lr", defaultValue = "0.002", description = "peak learning rate (default ${DEFAULT-VALUE})")
+    double lr;
+
     @Option(names = "--crop-samples", defaultValue = "48000", description = "training crop at 24 kHz (default ${DEFAULT-VALUE} = 2 s)")
     int cropSamples;
 
@@ -57,7 +60,8 @@ final class DemoCommand implements Callable<Integer> {
 
         Path runDir = workdir.resolve("run");
         if (Files.exists(runDir)) AtomicFiles.deleteRecursively(runDir); // the demo's own previous run
-        TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.from(DemoPipeline.config(data, runDir, workers, steps, cropSamples)));
+        TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.from(DemoPipeline.config(data, runDir, workers, steps, cropSamples)
+                .withOverrides(List.of("optimization.lr=[" + lr + "]"))));
         RunSetup.startNewRun(runDir, cfg);
         int datasetSize = RunSetup.datasetSize(cfg);
         out.printf("[2/4] training a tiny MERT (%,d parameters) on a cluster of 1 coordinator + %d workers "

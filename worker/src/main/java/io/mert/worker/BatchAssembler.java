@@ -14,8 +14,8 @@ import io.mert.protocol.ShardPlan;
  */
 final class BatchAssembler {
 
-    private static final long CROP_STREAM = 0x43524f50L;  // "CROP"
-    private static final long MASK_STREAM = 0x4d41534bL;  // "MASK"
+    static final long CROP_STREAM = 0x43524f50L;  // "CROP"
+    static final long MASK_STREAM = 0x4d41534bL;  // "MASK"
 
     private final MertConfig model;
     private final TrainingClips clips;
