@@ -32,7 +32,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--workers", defaultValue = "2", description = "worker nodes in the cluster (default ${DEFAULT-VALUE})")
     int workers;
 
-    @Option(names = "--steps", defaultValue = "150", description = "training updates (default ${DEFAULT-VALUE})")
+    @Option(names = "--steps", defaultValue = "200", description = "training updates (default ${DEFAULT-VALUE})")
     int steps;
 
     @Option(names = "--clips", defaultValue = "24", description = "clips in the synthesised corpus (default ${DEFAULT-VALUE})")
@@ -41,7 +41,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--clusters", defaultValue = "32", description = "k of the k-means teacher (default ${DEFAULT-VALUE})")
     int clusters;
 
-    @Option(names = "--lr", defaultValue = "0.002", description = "peak learning rate (default ${DEFAULT-VALUE})")
+    @Option(names = "--lr", defaultValue = "0.005", description = "peak learning rate (default ${DEFAULT-VALUE})")
     double lr;
 
     @Option(names = "--crop-samples", defaultValue = "48000", description = "training crop at 24 kHz (default ${DEFAULT-VALUE} = 2 s)")

@@ -56,7 +56,7 @@ final class DemoPipeline {
                 model: {preset: tiny}
                 criterion: {loss_weights: [10, 1]}
                 dataset: {global_batch_size: 8}
-                optimization: {max_update: %d, lr: [0.002], clip_norm: 10.0}
+                optimization: {max_update: %d, lr: [0.005], clip_norm: 10.0}
                 optimizer: {adam_betas: '(0.9,0.98)', adam_eps: 1.0e-06, weight_decay: 0.01}
                 lr_scheduler: {_name: polynomial_decay, warmup_updates: %d, total_num_update: %d, end_learning_rate: 0.0, power: 1.0}
                 checkpoint: {save_dir: %s, save_interval_updates: %d, keep_interval_updates: 2}
