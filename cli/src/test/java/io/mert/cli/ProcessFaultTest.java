@@ -1,0 +1,99 @@
+package io.mert.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.mert.model.config.ConfigTree;
+import io.mert.model.config.TrainConfig;
+import io.mert.protocol.ShardPlan;
+import io.mert.worker.SessionFactories;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Real separate JVMs on loopback: a coordinator and two workers (UDP data plane); one worker is
+ * killed with SIGKILL mid-run. The run must finish with the survivor, every step must have trained
+ * on exactly the samples the shard plan assigns to it (no sample lost or doubled), and the world
+ * size must drop from 2 to 1 at a generation change.
+ */
+class ProcessFaultTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final List<Process> processes = new ArrayList<>();
+
+    @AfterEach
+    void killAll() {
+        processes.forEach(Process::destroyForcibly);
+    }
+
+    private Process start(Path log, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx768m", "-XX:+UseSerialGC",
+                "-cp", System.getProperty("java.class.path"), Mert.class.getName()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        processes.add(p);
+        return p;
+    }
+
+    @Test
+    void aKilledWorkerProcessIsReplacedByANewGenerationWithoutLosingASample(@TempDir Path work) throws Exception {
+        DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 10, 8, 5, System.out);
+        Path run = work.resolve("run");
+        ConfigTree tree = DemoPipeline.config(data, run, 2, 12, 16000).withOverrides(List.of(
+                "dataset.global_batch_size=4", "checkpoint.save_interval_updates=100", "common.log_interval=1"));
+        Path config = work.resolve("config.yaml");
+        Files.writeString(config, tree.toYaml());
+        int port = LocalCluster.freePort();
+        String coordinator = "127.0.0.1:" + port;
+
+        Process c = start(work.resolve("coordinator.log"), "coordinator", "--config", config.toString(), "--bind", coordinator);
+        start(work.resolve("worker-a.log"), "worker", "--join", coordinator, "--bind", "127.0.0.1:" + LocalCluster.freePort(),
+                "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "a");
+        Process victim = start(work.resolve("worker-b.log"), "worker", "--join", coordinator, "--bind",
+                "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "b");
+
+        Path metrics = run.resolve("metrics.jsonl");
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(4);
+        while (lines(metrics) < 3) {
+            assertTrue(c.isAlive(), "coordinator died: " + Files.readString(work.resolve("coordinator.log")));
+            assertTrue(System.nanoTime() < deadline, "no progress: " + Files.readString(work.resolve("coordinator.log")));
+            Thread.sleep(200);
+        }
+        victim.destroyForcibly(); // SIGKILL
+        assertTrue(c.waitFor(4, TimeUnit.MINUTES), "the run did not finish after the kill");
+        assertEquals(0, c.exitValue(), Files.readString(work.resolve("coordinator.log")));
+
+        List<String> steps = Files.readAllLines(metrics);
+        assertEquals(12, steps.size());
+        TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.from(tree));
+        int datasetSize = RunSetup.datasetSize(cfg);
+        ShardPlan plan = new ShardPlan(cfg.seed(), cfg.globalBatch(), datasetSize);
+        boolean sawTwo = false, sawOne = false;
+        for (int i = 0; i < steps.size(); i++) {
+            JsonNode m = JSON.readTree(steps.get(i));
+            assertEquals(i + 1, m.get("step").asInt());
+            long expected = 0;
+            int[] all = plan.manifestIndices(i, 0, 1);
+            for (int j = 0; j < all.length; j++) expected += ShardPlan.mix(all[j], plan.sampleSerial(i, 0, 1, j));
+            assertEquals(Long.toHexString(expected), m.get("sample_digest").asText(), "samples of step " + (i + 1));
+            sawTwo |= m.get("world_size").asInt() == 2;
+            sawOne |= m.get("world_size").asInt() == 1;
+        }
+        assertTrue(sawTwo && sawOne, "world size must go from 2 to 1");
+        String events = Files.readString(run.resolve("events.jsonl"));
+        assertTrue(events.contains("\"worker_lost\"") && events.contains("\"worker\":\"b\""), events);
+    }
+
+    private static int lines(Path p) throws Exception {
+        return Files.exists(p) ? Files.readAllLines(p).size() : 0;
+    }
+}
