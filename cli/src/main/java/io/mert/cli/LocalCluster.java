@@ -28,6 +28,7 @@ final class LocalCluster implements AutoCloseable {
     }
 
     private final EmbeddedDriver driver;
+    private final int port;
     private final CoordinatorNode coordinator;
     private final List<WorkerNode> workers = new ArrayList<>();
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
@@ -35,14 +36,18 @@ final class LocalCluster implements AutoCloseable {
     private LocalCluster(CoordinatorSettings settings, int workerCount, RunListener listener) {
         if (workerCount < 1) throw new IllegalArgumentException("a local cluster needs at least one worker");
         Threads.configureForWorkers(workerCount);
-        int port = freePort();
+        port = freePort();
         driver = EmbeddedDriver.launch();
         coordinator = CoordinatorNode.start("127.0.0.1", port, settings, new Tracking(listener));
         coordinator.whenTerminated(() -> outcome.complete(new Outcome(false, -1, "the coordinator stopped unexpectedly")));
-        for (int i = 0; i < workerCount; i++) {
-            workers.add(WorkerNode.start("127.0.0.1", 0, "127.0.0.1:" + port, driver.aeronDirectoryName(),
-                    new WorkerSettings("local-" + i, WorkerNode.ipcEndpoint(1001 + i), "cpu")));
-        }
+        for (int i = 0; i < workerCount; i++) addWorker();
+    }
+
+    /** Starts one more worker node; it joins the running cluster and is admitted at a step boundary. */
+    synchronized void addWorker() {
+        int i = workers.size();
+        workers.add(WorkerNode.start("127.0.0.1", 0, "127.0.0.1:" + port, driver.aeronDirectoryName(),
+                new WorkerSettings("local-" + i, WorkerNode.ipcEndpoint(1001 + i), "cpu")));
     }
 
     static LocalCluster start(CoordinatorSettings settings, int workers, RunListener listener) {
