@@ -25,10 +25,10 @@ final class ResumeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         CoordinatorSettings settings = settingsFor(runDir);
-        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, System.out);
-        TrainConfig cfg = settings.config();
         System.out.println("resuming " + runDir.toAbsolutePath() + " at step " + settings.startStep()
                 + (settings.restoreCheckpoint() == null ? " (no valid checkpoint: from the start)" : " from " + settings.restoreCheckpoint()));
+        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, System.out);
+        TrainConfig cfg = settings.config();
         LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers,
                 new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate()), Duration.ofDays(365));
         return o.success() ? 0 : 1;

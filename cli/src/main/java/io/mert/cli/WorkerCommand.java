@@ -29,6 +29,14 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--id", description = "worker name in logs and events (default: HOST-PORT of --bind)")
     String id;
 
+    private static void sleep(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     @Override
     public Integer call() {
         HostPort self = HostPort.parse(bind);
@@ -36,11 +44,20 @@ final class WorkerCommand implements Callable<Integer> {
         HostPort data = dataPlane != null ? HostPort.parse(dataPlane) : new HostPort(self.host(), LocalCluster.freePort());
         String name = id != null ? id : self.host() + "-" + port;
         Threads.configureForWorkers(1);
+        DataPlaneEndpoint endpoint = new DataPlaneEndpoint("aeron:udp?endpoint=" + data.host() + ":" + data.port(), 1001);
+        System.out.println("worker " + name + " joining " + join + " (data plane udp " + data.host() + ":" + data.port() + ")");
         try (EmbeddedDriver driver = EmbeddedDriver.launch()) {
-            WorkerNode node = WorkerNode.start(self.host(), port, join, driver.aeronDirectoryName(), new WorkerSettings(name,
-                    new DataPlaneEndpoint("aeron:udp?endpoint=" + data.host() + ":" + data.port(), 1001), device));
-            System.out.println("worker " + name + " joining " + join + " (data plane udp " + data.host() + ":" + data.port() + ")");
-            node.awaitTermination(Duration.ofDays(365));
+            // A worker outlives its coordinator: when the cluster is lost (the coordinator died and the
+            // split-brain resolver downed this side), it starts a fresh node and waits for a restarted
+            // coordinator (`mert resume`), which hands it the newest checkpoint.
+            while (true) {
+                WorkerNode node = WorkerNode.start(self.host(), port, join, driver.aeronDirectoryName(),
+                        new WorkerSettings(name, endpoint, device));
+                node.awaitTermination(Duration.ofDays(365));
+                if (node.runFinished()) break;
+                System.out.println("worker " + name + ": lost the coordinator; waiting for it at " + join);
+                sleep(Duration.ofSeconds(2));
+            }
         }
         return 0;
     }

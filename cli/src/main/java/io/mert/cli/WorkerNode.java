@@ -51,6 +51,12 @@ final class WorkerNode implements AutoCloseable {
         return node;
     }
 
+    /** True when the node stopped because the coordinator ended the run, not because it lost the cluster. */
+    boolean runFinished() {
+        return org.apache.pekko.actor.CoordinatedShutdown.get(system).getShutdownReason()
+                .filter(r -> r == Worker.RUN_FINISHED).isPresent();
+    }
+
     static DataPlaneEndpoint ipcEndpoint(int streamId) {
         return new DataPlaneEndpoint("aeron:ipc", streamId);
     }

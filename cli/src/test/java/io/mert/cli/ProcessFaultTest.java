@@ -93,6 +93,55 @@ class ProcessFaultTest {
         assertTrue(events.contains("\"worker_lost\"") && events.contains("\"worker\":\"b\""), events);
     }
 
+    @Test
+    void workersWaitForARestartedCoordinatorWhichResumesFromTheNewestCheckpoint(@TempDir Path work) throws Exception {
+        DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 10, 8, 6, System.out);
+        Path run = work.resolve("run");
+        ConfigTree tree = DemoPipeline.config(data, run, 2, 10, 16000).withOverrides(List.of(
+                "dataset.global_batch_size=4", "checkpoint.save_interval_updates=3", "common.log_interval=1"));
+        Path config = work.resolve("config.yaml");
+        Files.writeString(config, tree.toYaml());
+        String coordinator = "127.0.0.1:" + LocalCluster.freePort();
+        Process c = start(work.resolve("coordinator.log"), "coordinator", "--config", config.toString(), "--bind", coordinator);
+        Process[] workers = new Process[2];
+        for (int i = 0; i < 2; i++) {
+            workers[i] = start(work.resolve("worker-" + i + ".log"), "worker", "--join", coordinator, "--bind",
+                    "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "w" + i);
+        }
+        Path metrics = run.resolve("metrics.jsonl");
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(4);
+        while (!Files.isDirectory(run.resolve("checkpoints/step-000000003")) || lines(metrics) < 4) {
+            assertTrue(c.isAlive() && System.nanoTime() < deadline, Files.readString(work.resolve("coordinator.log")));
+            Thread.sleep(100);
+        }
+        c.destroyForcibly(); // SIGKILL the coordinator
+        c.waitFor();
+        long newest;
+        try (var dirs = Files.list(run.resolve("checkpoints"))) {
+            newest = dirs.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("step-"))
+                    .mapToLong(n -> Long.parseLong(n.substring(5))).max().orElseThrow();
+        }
+        for (Process w : workers) assertTrue(w.isAlive(), "workers keep running without a coordinator");
+
+        Process resumed = start(work.resolve("resumed.log"), "resume", "--run-dir", run.toString(), "--local-workers", "0",
+                "--bind", coordinator);
+        assertTrue(resumed.waitFor(4, TimeUnit.MINUTES), "the resumed run did not finish: " + Files.readString(work.resolve("resumed.log")));
+        assertEquals(0, resumed.exitValue(), Files.readString(work.resolve("resumed.log")));
+        for (Process w : workers) assertTrue(w.waitFor(1, TimeUnit.MINUTES), "workers exit when the run ends");
+
+        List<String> steps = Files.readAllLines(metrics);
+        JsonNode last = JSON.readTree(steps.get(steps.size() - 1));
+        assertEquals(10, last.get("step").asInt());
+        assertEquals(2, last.get("world_size").asInt(), "both workers rejoined");
+        List<JsonNode> starts = new ArrayList<>();
+        for (String e : Files.readAllLines(run.resolve("events.jsonl"))) {
+            JsonNode n = JSON.readTree(e);
+            if (n.get("event").asText().equals("coordinator_started")) starts.add(n);
+        }
+        assertEquals(2, starts.size());
+        assertEquals(newest, starts.get(1).get("step").asLong(), "the restarted coordinator starts at the newest checkpoint");
+    }
+
     private static int lines(Path p) throws Exception {
         return Files.exists(p) ? Files.readAllLines(p).size() : 0;
     }

@@ -49,6 +49,14 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
     record CoordinatorsChanged(Receptionist.Listing listing) implements Command {
     }
 
+    /** Why a worker node stops when the coordinator ended the run (as opposed to losing it). */
+    public static final CoordinatedShutdown.Reason RUN_FINISHED = new CoordinatedShutdown.Reason() {
+        @Override
+        public String toString() {
+            return "RunFinished";
+        }
+    };
+
     private static final ServiceKey<CoordinatorInbound> COORDINATOR =
             ServiceKey.create(CoordinatorInbound.class, ServiceNames.COORDINATOR);
 
@@ -128,7 +136,7 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
                 getContext().getLog().debug("shutdown: {}", m.getShutdown().getReason());
                 closeSession();
                 // leave the cluster gracefully, then stop this node
-                CoordinatedShutdown.get(getContext().getSystem()).runAll(CoordinatedShutdown.clusterLeavingReason());
+                CoordinatedShutdown.get(getContext().getSystem()).runAll(RUN_FINISHED);
                 yield Behaviors.stopped();
             }
             case KIND_NOT_SET -> this;
