@@ -142,6 +142,59 @@ class ProcessFaultTest {
         assertEquals(newest, starts.get(1).get("step").asLong(), "the restarted coordinator starts at the newest checkpoint");
     }
 
+    @Test
+    void aStalledWorkerIsDroppedAndRejoinsWhenItWakesUp(@TempDir Path work) throws Exception {
+        DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 10, 8, 7, System.out);
+        Path run = work.resolve("run");
+        ConfigTree tree = DemoPipeline.config(data, run, 2, 400, 16000).withOverrides(List.of(
+                "dataset.global_batch_size=4", "checkpoint.save_interval_updates=1000", "common.log_interval=1"));
+        Path config = work.resolve("config.yaml");
+        Files.writeString(config, tree.toYaml());
+        String coordinator = "127.0.0.1:" + LocalCluster.freePort();
+        Process c = start(work.resolve("coordinator.log"), "coordinator", "--config", config.toString(), "--bind", coordinator);
+        start(work.resolve("worker-a.log"), "worker", "--join", coordinator, "--bind", "127.0.0.1:" + LocalCluster.freePort(),
+                "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "a");
+        Process stalled = start(work.resolve("worker-b.log"), "worker", "--join", coordinator, "--bind",
+                "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "b");
+        Path metrics = run.resolve("metrics.jsonl");
+        awaitLine(c, work, metrics, m -> m.get("step").asInt() >= 3);
+        signal(stalled, "STOP");
+        JsonNode alone = awaitLine(c, work, metrics, m -> m.get("world_size").asInt() == 1);
+        signal(stalled, "CONT");
+        JsonNode back = awaitLine(c, work, metrics, m -> m.get("world_size").asInt() == 2
+                && m.get("generation").asInt() > alone.get("generation").asInt());
+        assertTrue(back.get("step").asInt() > alone.get("step").asInt());
+        String events = Files.readString(run.resolve("events.jsonl"));
+        assertTrue(events.contains("\"worker_lost\"") && events.contains("\"worker\":\"b\""), events);
+        assertFalse(events.contains("\"rollback\""), "the rejoined worker holds the same parameters: " + events);
+    }
+
+    private static void signal(Process p, String signal) throws Exception {
+        assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start().waitFor());
+    }
+
+    /** Waits for a metrics line that satisfies {@code test}, failing if the coordinator dies or 4 minutes pass. */
+    private static JsonNode awaitLine(Process coordinator, Path work, Path metrics,
+                                      java.util.function.Predicate<JsonNode> test) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(4);
+        while (true) {
+            if (Files.exists(metrics)) {
+                for (String line : Files.readAllLines(metrics)) {
+                    if (line.isBlank()) continue;
+                    JsonNode m;
+                    try {
+                        m = JSON.readTree(line);
+                    } catch (com.fasterxml.jackson.core.JsonProcessingException partialLastLine) {
+                        continue;
+                    }
+                    if (test.test(m)) return m;
+                }
+            }
+            assertTrue(coordinator.isAlive() && System.nanoTime() < deadline, Files.readString(work.resolve("coordinator.log")));
+            Thread.sleep(200);
+        }
+    }
+
     private static int lines(Path p) throws Exception {
         return Files.exists(p) ? Files.readAllLines(p).size() : 0;
     }
