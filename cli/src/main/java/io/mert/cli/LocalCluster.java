@@ -61,6 +61,11 @@ final class LocalCluster implements AutoCloseable {
         }
     }
 
+    /** Terminates worker {@code i}'s node, possibly in the middle of a step (its session and ring go with it). */
+    void stopWorker(int i) {
+        workers.get(i).close();
+    }
+
     /** Asks the coordinator to end the run (workers are told to shut down). */
     void stop(String reason) {
         coordinator.stop(reason);

@@ -1,0 +1,101 @@
+package io.mert.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.mert.coordinator.CoordinatorSettings;
+import io.mert.coordinator.RunListener;
+import io.mert.model.checkpoint.FloatTensor;
+import io.mert.model.checkpoint.SafeTensors;
+import io.mert.model.config.TrainConfig;
+import io.mert.worker.SessionFactories;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The learning trajectory does not depend on the world size: 1 worker, and 3 -> 2 -> 3 workers with
+ * the same global batch and seed, end at the same parameters up to float summation order.
+ */
+class TrajectoryTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int STEPS = 50;
+
+    @Test
+    void oneWorkerAndThreeTwoThreeWorkersTrainTheSameModel(@TempDir Path work) throws Exception {
+        DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 12, 8, 21, System.out);
+
+        Path single = work.resolve("single");
+        TrainConfig c1 = config(data, single, 1);
+        RunSetup.startNewRun(single, c1);
+        assertTrue(LocalCluster.run(CoordinatorSettings.fresh(c1, single, RunSetup.datasetSize(c1)), 1, RunListener.NONE,
+                Duration.ofMinutes(10)).success());
+
+        Path elastic = work.resolve("elastic");
+        TrainConfig c3 = config(data, elastic, 3);
+        RunSetup.startNewRun(elastic, c3);
+        try (LocalCluster cluster = LocalCluster.start(CoordinatorSettings.fresh(c3, elastic, RunSetup.datasetSize(c3)), 3,
+                RunListener.NONE)) {
+            awaitStep(elastic, 15);
+            cluster.stopWorker(2);
+            awaitStep(elastic, 30);
+            cluster.addWorker();
+            assertTrue(cluster.await(Duration.ofMinutes(10)).success());
+        }
+
+        List<String> elasticSteps = Files.readAllLines(elastic.resolve("metrics.jsonl"));
+        int[] worlds = elasticSteps.stream().mapToInt(l -> read(l).get("world_size").asInt()).toArray();
+        assertEquals(3, worlds[0]);
+        assertTrue(java.util.Arrays.stream(worlds).anyMatch(w -> w == 2), "the world shrank to 2");
+        assertEquals(3, worlds[worlds.length - 1], "and grew back to 3");
+
+        Map<String, FloatTensor> a = SafeTensors.readAll(single.resolve("checkpoints/step-0000000" + STEPS + "/model.safetensors"));
+        Map<String, FloatTensor> b = SafeTensors.readAll(elastic.resolve("checkpoints/step-0000000" + STEPS + "/model.safetensors"));
+        assertEquals(a.keySet(), b.keySet());
+        double maxDiff = 0, maxAbs = 0;
+        for (String k : a.keySet()) {
+            float[] x = a.get(k).data(), y = b.get(k).data();
+            for (int i = 0; i < x.length; i++) {
+                maxDiff = Math.max(maxDiff, Math.abs(x[i] - y[i]));
+                maxAbs = Math.max(maxAbs, Math.abs(x[i]));
+            }
+        }
+        System.out.printf("trajectory: max |param difference| %.3g, max |param| %.3g after %d steps%n", maxDiff, maxAbs, STEPS);
+        // Only the summation order of the allreduce differs (1, 2 or 3 partial sums); Adam amplifies
+        // rounding a little over 50 steps, so allow 1e-3 of the largest parameter.
+        assertTrue(maxDiff <= 1e-3 * maxAbs, "parameters differ by " + maxDiff);
+        double lossA = read(Files.readAllLines(single.resolve("metrics.jsonl")).get(STEPS - 1)).get("loss").asDouble();
+        double lossB = read(elasticSteps.get(elasticSteps.size() - 1)).get("loss").asDouble();
+        assertEquals(lossA, lossB, 1e-3 * Math.abs(lossA), "final losses");
+    }
+
+    private static TrainConfig config(DemoPipeline.Prepared data, Path run, int workers) {
+        return SessionFactories.withLabelClasses(TrainConfig.from(DemoPipeline.config(data, run, workers, STEPS, 16000)
+                .withOverrides(List.of("dataset.global_batch_size=6", "checkpoint.save_interval_updates=1000"))));
+    }
+
+    private static void awaitStep(Path run, int step) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
+        while (true) {
+            Path m = run.resolve("metrics.jsonl");
+            if (Files.exists(m) && Files.readAllLines(m).size() >= step) return;
+            assertTrue(System.nanoTime() < deadline, "step " + step + " not reached");
+            Thread.sleep(100);
+        }
+    }
+
+    private static JsonNode read(String line) {
+        try {
+            return JSON.readTree(line);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
