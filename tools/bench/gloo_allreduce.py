@@ -13,6 +13,7 @@ then TRIALS timed loops of ITERS in-place float32 SUM allreduces. Output, one li
 Each rank checks the first result against the exact sum and exits non-zero when it is wrong.
 """
 import argparse
+import datetime
 import os
 import socket
 import subprocess
@@ -39,7 +40,8 @@ def run_rank(args):
 
     torch.set_num_threads(1)  # Gloo's own I/O threads do the work; keep the compute pool from competing
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{args.port}",
-                            rank=args.rank, world_size=args.world_size)
+                            rank=args.rank, world_size=args.world_size,
+                            timeout=datetime.timedelta(seconds=120))  # a dead peer fails the run, not hangs it
     n = args.world_size
     for size, iters, warmup in parse_plan(args.plan):
         count = size // 4

@@ -40,11 +40,11 @@ final class AllReduceBenchCommand implements Callable<Integer> {
     @Option(names = "--term-length", description = "Aeron term length, a power of two >= 64K (default: AllReduceConfig's)")
     String termLength;
 
-    @Option(names = "--trials", defaultValue = "5", description = "timed loops per size; the median is reported (default ${DEFAULT-VALUE})")
+    @Option(names = "--trials", defaultValue = "7", description = "timed loops per size; the median is reported (default ${DEFAULT-VALUE})")
     int trials;
 
-    @Option(names = "--bytes-per-trial", defaultValue = "256M",
-            description = "each trial runs about this many bytes of allreduce, between 3 and 2000 operations (default ${DEFAULT-VALUE})")
+    @Option(names = "--bytes-per-trial", defaultValue = "512M",
+            description = "each trial runs about this many bytes of allreduce, between 5 and 2000 operations (default ${DEFAULT-VALUE})")
     String bytesPerTrial;
 
     @Option(names = "--iters", defaultValue = "0", description = "operations per trial for every size (0: from --bytes-per-trial)")
@@ -76,7 +76,7 @@ final class AllReduceBenchCommand implements Callable<Integer> {
         AllReduceConfig d = AllReduceConfig.defaults();
         AllReduceConfig config = new AllReduceConfig(mtu != null ? mtu : d.mtuBytes(),
                 termLength != null ? Math.toIntExact(ByteSize.parse(termLength)) : d.termLength(), Duration.ofSeconds(30));
-        BenchPlan plan = BenchPlan.of(sizes.stream().map(ByteSize::parse).toList(), ByteSize.parse(bytesPerTrial), 3, 2000,
+        BenchPlan plan = BenchPlan.of(sizes.stream().map(ByteSize::parse).toList(), ByteSize.parse(bytesPerTrial), 5, 2000,
                 iterations, trials);
         Duration timeout = Duration.ofSeconds(timeoutSeconds);
 

@@ -68,6 +68,34 @@ public final class GlooBench {
                 "--plan", plan.encode(), "--trials", Integer.toString(plan.trials()))
                 .redirectError(log.toFile()).start();
         Map<String, Timings> bySize = new HashMap<>();
+        // read on a thread of its own so that a hung peer is caught by the timeout, not by a blocked read
+        Thread reader = new Thread(() -> collect(p, bySize), "bench-gloo-reader");
+        reader.setDaemon(true);
+        reader.start();
+        if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+            throw new IOException("Gloo benchmark did not finish within " + timeout.toSeconds() + " s; its log: " + log);
+        }
+        reader.join();
+        if (p.exitValue() != 0) {
+            throw new IOException("Gloo benchmark failed (exit " + p.exitValue() + "): " + Files.readString(log).strip()
+                    + "\n(log: " + log + ")");
+        }
+        Files.deleteIfExists(log);
+        List<Timings> out = new ArrayList<>();
+        for (BenchPlan.Step s : plan.steps()) {
+            Timings t;
+            synchronized (bySize) {
+                t = bySize.get(s.bytes() + ":" + s.iterations());
+            }
+            if (t == null) throw new IOException("the Gloo benchmark reported no timings for " + s.bytes() + " bytes");
+            out.add(t);
+        }
+        return new Outcome(out, null);
+    }
+
+    private static void collect(Process p, Map<String, Timings> bySize) {
         try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = in.readLine()) != null) {
@@ -76,26 +104,13 @@ public final class GlooBench {
                 String[] t = f[3].split(",");
                 double[] seconds = new double[t.length];
                 for (int i = 0; i < t.length; i++) seconds[i] = Double.parseDouble(t[i]);
-                bySize.put(f[1] + ":" + f[2], new Timings(Long.parseLong(f[1]), Integer.parseInt(f[2]), seconds));
+                synchronized (bySize) {
+                    bySize.put(f[1] + ":" + f[2], new Timings(Long.parseLong(f[1]), Integer.parseInt(f[2]), seconds));
+                }
             }
+        } catch (IOException e) {
+            // the process ended; its exit code and log tell why
         }
-        if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-            throw new IOException("Gloo benchmark did not finish within " + timeout.toSeconds() + " s; its log: " + log);
-        }
-        if (p.exitValue() != 0) {
-            throw new IOException("Gloo benchmark failed (exit " + p.exitValue() + "): " + Files.readString(log).strip()
-                    + "\n(log: " + log + ")");
-        }
-        Files.deleteIfExists(log);
-        List<Timings> out = new ArrayList<>();
-        for (BenchPlan.Step s : plan.steps()) {
-            Timings t = bySize.get(s.bytes() + ":" + s.iterations());
-            if (t == null) throw new IOException("the Gloo benchmark reported no timings for " + s.bytes() + " bytes");
-            out.add(t);
-        }
-        return new Outcome(out, null);
     }
 
     /** Null when {@code python} can import torch.distributed with Gloo, else what is missing. */
