@@ -12,12 +12,14 @@ import io.aeron.logbuffer.Header;
 import io.aeron.protocol.DataHeaderFlyweight;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
+import org.agrona.UnsafeApi;
 import org.agrona.concurrent.AtomicBuffer;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.IdleStrategy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.ByteOrder;
 import java.util.List;
 
 import io.mert.protocol.frame.AllReduceFrame;
@@ -46,6 +48,7 @@ public final class RingAllReduce implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(RingAllReduce.class);
     private static final int FRAGMENT_LIMIT = 32;
+    private static final boolean NATIVE_IS_WIRE_ORDER = ByteOrder.nativeOrder() == ORDER;
 
     private final Aeron aeron;
     private final AllReduceConfig config;
@@ -269,9 +272,7 @@ public final class RingAllReduce implements AutoCloseable {
             }
             int src = offset + HEADER_LENGTH;
             if (round < worldSize - 1) {
-                for (int i = 0, at = first * Float.BYTES; i < count; i++, at += Float.BYTES) {
-                    data.putFloat(at, data.getFloat(at) + buffer.getFloat(src + i * Float.BYTES, ORDER));
-                }
+                add(buffer, src, first * Float.BYTES, count);
             } else {
                 data.putBytes(first * Float.BYTES, buffer, src, count * Float.BYTES);
             }
@@ -279,6 +280,27 @@ public final class RingAllReduce implements AutoCloseable {
             lastReceiveNanos = System.nanoTime();
             if (round + 1 < rounds) enqueue(round + 1, chunk);
             return Action.CONTINUE;
+        }
+
+        /**
+         * data[at..] += frame[src..], {@code count} floats. The bounds were checked above (the frame's length
+         * and the geometry; the buffer's capacity in allreduce()), so on a little-endian host (the wire
+         * order) the loop reads raw memory: without per-element bounds and byte-order checks the JIT
+         * turns it into a memory-speed loop, about 4x the checked accessors.
+         */
+        private void add(DirectBuffer frame, int src, int at, int count) {
+            if (NATIVE_IS_WIRE_ORDER) {
+                Object dataBase = data.byteArray(), frameBase = frame.byteArray();
+                long d = data.addressOffset() + at, f = frame.addressOffset() + src;
+                for (int i = 0; i < count; i++) {
+                    long o = (long) i * Float.BYTES;
+                    UnsafeApi.putFloat(dataBase, d + o, UnsafeApi.getFloat(dataBase, d + o) + UnsafeApi.getFloat(frameBase, f + o));
+                }
+            } else {
+                for (int i = 0; i < count; i++, at += Float.BYTES) {
+                    data.putFloat(at, data.getFloat(at) + frame.getFloat(src + i * Float.BYTES, ORDER));
+                }
+            }
         }
 
         private Action drop(String why) {

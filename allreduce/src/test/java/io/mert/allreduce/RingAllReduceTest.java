@@ -137,6 +137,29 @@ class RingAllReduceTest {
     }
 
     @Test
+    void heapBackedBuffersAreSummedToo() throws Exception {
+        try (Ring ring = new Ring(3, false, Duration.ofSeconds(10))) {
+            ring.generation(1);
+            float[][] in = random(new Random(6), 3, 20_011);
+            List<UnsafeBuffer> bufs = new ArrayList<>();
+            List<Future<?>> futures = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                // a byte[] with the floats at an odd offset: the raw add must use the array base, not an address
+                UnsafeBuffer b = new UnsafeBuffer(new byte[4 * in[r].length + 12], 4, 4 * in[r].length);
+                for (int i = 0; i < in[r].length; i++) b.putFloat(i * 4, in[r][i]);
+                bufs.add(b);
+                RingAllReduce ar = ring.ranks.get(r);
+                futures.add(POOL.submit((Callable<Void>) () -> {
+                    ar.allreduce(b, 20_011, 0);
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) f.get(60, TimeUnit.SECONDS);
+            checkSum(in, bufs);
+        }
+    }
+
+    @Test
     void worksOverUdpOnLoopback() throws Exception {
         try (Ring ring = new Ring(3, true, Duration.ofSeconds(10))) {
             ring.generation(1);

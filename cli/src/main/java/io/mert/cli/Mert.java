@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 WorkerCommand.class,
                 ResumeCommand.class,
                 ExtractCommand.class,
+                BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Mert implements Runnable {
 

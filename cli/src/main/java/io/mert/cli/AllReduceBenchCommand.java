@@ -1,0 +1,107 @@
+package io.mert.cli;
+
+import io.mert.allreduce.AllReduceConfig;
+import io.mert.cli.bench.AeronRingBench;
+import io.mert.cli.bench.AllReduceBenchReport;
+import io.mert.cli.bench.BenchPlan;
+import io.mert.cli.bench.ByteSize;
+import io.mert.cli.bench.CopyBandwidth;
+import io.mert.cli.bench.GlooBench;
+import io.mert.cli.bench.Timings;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "allreduce", mixinStandardHelpOptions = true,
+        description = {"Time our Aeron ring allreduce (each rank its own JVM, one media driver) against PyTorch's Gloo "
+                + "allreduce (each rank its own Python process, TCP on 127.0.0.1) and the machine's memory-copy rate.",
+                "Prints time per operation, algbw and busbw (nccl-tests' definitions) and the ratios."})
+final class AllReduceBenchCommand implements Callable<Integer> {
+
+    @Option(names = "--ranks", defaultValue = "2", description = "ranks in the ring (default ${DEFAULT-VALUE})")
+    int ranks;
+
+    @Option(names = "--bytes", split = ",", defaultValue = "4K,64K,1M,16M,64M",
+            description = "buffer sizes, float32, binary suffixes (default ${DEFAULT-VALUE})")
+    List<String> sizes;
+
+    @Option(names = "--transport", defaultValue = "ipc", description = "ipc (shared memory) or udp (127.0.0.1) (default ${DEFAULT-VALUE})")
+    String transport;
+
+    @Option(names = "--mtu", description = "Aeron MTU = chunk size in bytes (default: AllReduceConfig's)")
+    Integer mtu;
+
+    @Option(names = "--term-length", description = "Aeron term length, a power of two >= 64K (default: AllReduceConfig's)")
+    String termLength;
+
+    @Option(names = "--trials", defaultValue = "7", description = "timed loops per size; the median is reported (default ${DEFAULT-VALUE})")
+    int trials;
+
+    @Option(names = "--bytes-per-trial", defaultValue = "512M",
+            description = "each trial runs about this many bytes of allreduce, between 5 and 2000 operations (default ${DEFAULT-VALUE})")
+    String bytesPerTrial;
+
+    @Option(names = "--iters", defaultValue = "0", description = "operations per trial for every size (0: from --bytes-per-trial)")
+    int iterations;
+
+    @Option(names = "--no-gloo", description = "skip the Gloo peer")
+    boolean noGloo;
+
+    @Option(names = "--python", description = "Python with torch for the Gloo peer (default /usr/bin/python3, else python3)")
+    String python;
+
+    @Option(names = "--gloo-script", description = "the peer script (default: " + GlooBench.SCRIPT + " in this checkout)")
+    Path glooScript;
+
+    @Option(names = "--timeout", defaultValue = "600", description = "seconds each side may take (default ${DEFAULT-VALUE})")
+    long timeoutSeconds;
+
+    @Override
+    public Integer call() throws Exception {
+        return run(System.out);
+    }
+
+    int run(PrintStream out) throws Exception {
+        AeronRingBench.Transport tr = switch (transport.toLowerCase(Locale.ROOT)) {
+            case "ipc" -> AeronRingBench.Transport.IPC;
+            case "udp" -> AeronRingBench.Transport.UDP;
+            default -> throw new IllegalArgumentException("--transport must be ipc or udp, got " + transport);
+        };
+        AllReduceConfig d = AllReduceConfig.defaults();
+        AllReduceConfig config = new AllReduceConfig(mtu != null ? mtu : d.mtuBytes(),
+                termLength != null ? Math.toIntExact(ByteSize.parse(termLength)) : d.termLength(), Duration.ofSeconds(30));
+        BenchPlan plan = BenchPlan.of(sizes.stream().map(ByteSize::parse).toList(), ByteSize.parse(bytesPerTrial), 5, 2000,
+                iterations, trials);
+        Duration timeout = Duration.ofSeconds(timeoutSeconds);
+
+        out.printf(Locale.ROOT, "mert bench allreduce: %d ranks, float32 sum, %d trials per size; %d cores, load average %.2f%n",
+                ranks, trials, Runtime.getRuntime().availableProcessors(),
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+        out.printf(Locale.ROOT, "  mert: Aeron ring allreduce, %d JVM processes, one embedded media driver, %s, mtu %d, term %s%n",
+                ranks, tr.name().toLowerCase(Locale.ROOT), config.mtuBytes(), ByteSize.format(config.termLength()));
+        List<Timings> copy = CopyBandwidth.measure(plan);
+        List<Timings> ours = new AeronRingBench(ranks, tr, config, timeout).run(plan);
+        List<Timings> gloo = List.of();
+        if (noGloo) {
+            out.println("  gloo: skipped (--no-gloo)");
+        } else {
+            GlooBench bench = new GlooBench(python != null ? python : GlooBench.defaultPython(),
+                    glooScript != null ? glooScript : GlooBench.findScript().orElse(null), timeout);
+            GlooBench.Outcome o = bench.run(ranks, plan);
+            if (o.skipped() != null) {
+                out.println("  gloo: skipped: " + o.skipped());
+            } else {
+                out.printf("  gloo: torch.distributed Gloo allreduce, %d Python processes, TCP on 127.0.0.1%n", ranks);
+                gloo = o.timings();
+            }
+        }
+        AllReduceBenchReport.print(out, ranks, ours, gloo, copy);
+        return 0;
+    }
+}

@@ -1,0 +1,66 @@
+package io.mert.cli;
+
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code mert bench allreduce} at tiny sizes: rank JVMs really run (and check their sums), the table is complete. */
+class AllReduceBenchCommandTest {
+
+    private static String run(String... args) throws Exception {
+        AllReduceBenchCommand cmd = new AllReduceBenchCommand();
+        new CommandLine(cmd).parseArgs(args);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
+            assertEquals(0, cmd.run(out));
+        }
+        return bytes.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void threeRankProcessesProduceATableAndAMissingPythonIsAClearSkip() throws Exception {
+        String out = run("--ranks", "3", "--bytes", "4K,96K", "--iters", "5", "--trials", "2", "--python", "/nonexistent/python3");
+        assertTrue(out.contains("3 JVM processes"), out);
+        assertTrue(out.contains("gloo: skipped: no Python interpreter '/nonexistent/python3'"), out);
+        for (String size : List.of("4", "96")) {
+            String line = out.lines().filter(l -> l.trim().startsWith(size + " KiB")).findFirst()
+                    .orElseThrow(() -> new AssertionError("no row for " + size + " KiB in\n" + out));
+            String[] f = line.trim().split("\\s+");
+            // size unit iters | time unit algbw busbw spread | gloo: - - - - | copy | ratios
+            assertEquals("5", f[2], line);
+            double algbw = Double.parseDouble(f[6]), busbw = Double.parseDouble(f[7]);
+            assertTrue(algbw > 0, line);
+            assertEquals(algbw * 4 / 3, busbw, 0.0015 + 1e-3 * busbw, "busbw = algbw * 2(n-1)/n for n = 3: " + line);
+            assertEquals("-", f[10], "no Gloo numbers: " + line);
+        }
+    }
+
+    @Test
+    void glooRunsBesideOursWhenTorchIsInstalled() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(torchAvailable(), "python3 with torch.distributed is not installed");
+        String out = run("--ranks", "2", "--bytes", "64K", "--iters", "5", "--trials", "2");
+        assertTrue(out.contains("gloo: torch.distributed Gloo allreduce, 2 Python processes"), out);
+        String line = out.lines().filter(l -> l.trim().startsWith("64 KiB")).findFirst().orElseThrow(() -> new AssertionError(out));
+        String[] f = line.trim().split("\\s+");
+        double ours = Double.parseDouble(f[7]), gloo = Double.parseDouble(f[13]);
+        assertTrue(gloo > 0, line);
+        double ratio = Double.parseDouble(f[f.length - 2].replace("x", ""));
+        assertEquals(ours / gloo, ratio, 0.01 + 0.02 * ratio, "mert/gloo column: " + line);
+    }
+
+    private static boolean torchAvailable() throws Exception {
+        try {
+            Process p = new ProcessBuilder(io.mert.cli.bench.GlooBench.defaultPython(), "-c", "import torch.distributed")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            return p.waitFor() == 0;
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+}
