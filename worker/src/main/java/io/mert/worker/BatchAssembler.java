@@ -37,8 +37,25 @@ final class BatchAssembler {
         return frames;
     }
 
-    /** @param serials the run-wide serial number of each draw (see {@link ShardPlan#sampleSerial}) */
-    Batch assemble(int[] manifestIndices, long[] serials) {
+    /** Span mask of a draw: a pure function of (seed, serial), so any rank can compute any draw's mask. */
+    byte[] mask(long serial) {
+        return SpanMasking.compute(frames, model.maskProb(), model.maskLength(), ShardPlan.mix(seed ^ MASK_STREAM, serial));
+    }
+
+    /** Supervised (masked) frames of a whole step, over every rank's slice. */
+    int globalMaskedFrames(ShardPlan plan, long step, int globalBatch) {
+        int n = 0;
+        for (int j = 0; j < globalBatch; j++) {
+            for (byte m : mask(plan.sampleSerial(step, 0, 1, j))) n += m;
+        }
+        return n;
+    }
+
+    /**
+     * @param serials             the run-wide serial number of each draw (see {@link ShardPlan#sampleSerial})
+     * @param featurePenaltyScale see {@link Batch#featurePenaltyScale()}
+     */
+    Batch assemble(int[] manifestIndices, long[] serials, double featurePenaltyScale) {
         int b = manifestIndices.length, streams = model.labelClasses().size(), bins = model.cqtBins();
         float[] wave = new float[b * cropSamples];
         int[][] labels = new int[streams][b * frames];
@@ -51,9 +68,8 @@ final class BatchAssembler {
             float[] c = cqt.magnitude(clip.waveform());
             // nnAudio's centred CQT has one frame more than the conv extractor; MERT cuts it to the model's frames.
             System.arraycopy(c, 0, target, i * frames * bins, frames * bins);
-            byte[] m = SpanMasking.compute(frames, model.maskProb(), model.maskLength(), ShardPlan.mix(seed ^ MASK_STREAM, serials[i]));
-            System.arraycopy(m, 0, mask, i * frames, frames);
+            System.arraycopy(mask(serials[i]), 0, mask, i * frames, frames);
         }
-        return new Batch(b, cropSamples, frames, wave, labels, target, mask);
+        return new Batch(b, cropSamples, frames, wave, labels, target, mask, featurePenaltyScale);
     }
 }

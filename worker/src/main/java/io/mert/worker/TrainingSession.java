@@ -100,13 +100,15 @@ final class TrainingSession implements AutoCloseable {
             serials[j] = plan.sampleSerial(step, rank, worldSize, j);
             digest += ShardPlan.mix(indices[j], serials[j]);
         }
-        Batch batch = batches.assemble(indices, serials);
+        int global = config.globalBatch();
+        double penaltyScale = (double) indices.length / global * batches.globalMaskedFrames(plan, step, global);
+        Batch batch = batches.assemble(indices, serials, penaltyScale);
         long t1 = System.nanoTime();
 
         StepStats s = network.computeGradients(batch, gradients, ShardPlan.mix(config.seed(), step * 65_537L + rank));
         putStat(SUPERVISED, s.maskedFrames());
         putStat(LOSS, s.loss());
-        putStat(FEATURE_PENALTY, s.featurePenalty() * s.maskedFrames());
+        putStat(FEATURE_PENALTY, s.featurePenalty() * batch.size() / global); // sums to the global batch's mean
         putStat(CQT, s.cqtMse() * s.maskedFrames());
         putStat(SAMPLES, batch.size());
         for (int k = 0; k < streams; k++) {
@@ -131,7 +133,7 @@ final class TrainingSession implements AutoCloseable {
         double n = Math.max(supervised, 1);
         StepMetrics.Builder m = StepMetrics.newBuilder()
                 .setLoss(stat(LOSS) / n)
-                .setFeaturePenalty(stat(FEATURE_PENALTY) / n)
+                .setFeaturePenalty(stat(FEATURE_PENALTY))
                 .setCqtLoss(stat(CQT) / n)
                 .setSupervisedFrames((long) supervised)
                 .setGradNorm(gradNorm)

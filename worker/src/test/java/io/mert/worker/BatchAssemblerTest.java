@@ -45,21 +45,21 @@ class BatchAssemblerTest {
 
     @Test
     void rowsDependOnlyOnTheDrawNotOnTheBatchTheyAreIn() {
-        Batch whole = assembler().assemble(new int[]{0, 1, 2, 3}, new long[]{40, 41, 42, 43});
-        Batch half = assembler().assemble(new int[]{2, 3}, new long[]{42, 43});
+        Batch whole = assembler().assemble(new int[]{0, 1, 2, 3}, new long[]{40, 41, 42, 43}, 1);
+        Batch half = assembler().assemble(new int[]{2, 3}, new long[]{42, 43}, 1);
         int t = CROP, f = whole.frames(), bins = MODEL.cqtBins();
         assertArrayEquals(Arrays.copyOfRange(whole.waveforms(), 2 * t, 4 * t), half.waveforms());
         assertArrayEquals(Arrays.copyOfRange(whole.mask(), 2 * f, 4 * f), half.mask());
         assertArrayEquals(Arrays.copyOfRange(whole.labels()[0], 2 * f, 4 * f), half.labels()[0]);
         assertArrayEquals(Arrays.copyOfRange(whole.cqt(), 2 * f * bins, 4 * f * bins), half.cqt());
         // another serial for the same clip gives another crop and mask
-        Batch other = assembler().assemble(new int[]{2}, new long[]{99});
+        Batch other = assembler().assemble(new int[]{2}, new long[]{99}, 1);
         assertFalse(Arrays.equals(half.mask(), 0, f, other.mask(), 0, f) && Arrays.equals(half.waveforms(), 0, t, other.waveforms(), 0, t));
     }
 
     @Test
     void targetsAreAlignedWithTheCrop() {
-        Batch b = assembler().assemble(new int[]{1}, new long[]{7});
+        Batch b = assembler().assemble(new int[]{1}, new long[]{7}, 1);
         int f = b.frames();
         assertEquals(MODEL.framesFor(CROP), f);
         float[] wave = Arrays.copyOf(b.waveforms(), CROP);

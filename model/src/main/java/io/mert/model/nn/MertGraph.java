@@ -25,6 +25,7 @@ final class MertGraph {
 
     static final String WAVE = "in_waveform";
     static final String MASK = "in_mask";
+    static final String PENALTY_SCALE = "in_feature_penalty_scale";
     static final String CQT = "in_cqt";
     static final String LABELS = "in_labels_";
 
@@ -123,7 +124,10 @@ final class MertGraph {
         this.cqtMse = mse.name();
 
         // fairseq's HuBERT criterion: summed CE plus extra losses scaled by the sample size (masked frames).
-        total = total.add(sd.getVariable(featurePenalty).mul(n).mul(c.lossWeights().get(0)))
+        // The feature penalty is a mean over the batch, so its scale comes from outside (see Batch): with
+        // a slice of a global batch it is the slice's share of the global sample size.
+        SDVariable penaltyScale = sd.placeHolder(PENALTY_SCALE, DataType.FLOAT);
+        total = total.add(sd.getVariable(featurePenalty).mul(penaltyScale).mul(c.lossWeights().get(0)))
                 .add(mse.mul(n).mul(c.lossWeights().get(1)));
         this.loss = total.rename("loss").name();
         sd.setLossVariables(loss);

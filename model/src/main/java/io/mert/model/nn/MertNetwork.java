@@ -198,6 +198,7 @@ public final class MertNetwork implements AutoCloseable {
         ph.put(MertGraph.WAVE, in.wave);
         ph.put(MertGraph.MASK, in.mask);
         ph.put(MertGraph.CQT, in.cqt);
+        ph.put(MertGraph.PENALTY_SCALE, Nd4j.scalar((float) batch.featurePenaltyScale()));
         for (int s = 0; s < streams; s++) {
             in.labels[s].data().setData(batch.labels()[s]);
             ph.put(MertGraph.LABELS + s, in.labels[s]);
@@ -226,8 +227,9 @@ public final class MertNetwork implements AutoCloseable {
     }
 
     static void quietly(Runnable r) {
-        PrintStream old = System.out;
+        // one lock for all networks of the JVM: two workers building at once must not save each other's null stream
         synchronized (System.class) {
+            PrintStream old = System.out;
             System.setOut(new PrintStream(OutputStream.nullOutputStream()));
             try {
                 r.run();
