@@ -97,7 +97,7 @@ class ProcessFaultTest {
     void workersWaitForARestartedCoordinatorWhichResumesFromTheNewestCheckpoint(@TempDir Path work) throws Exception {
         DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 10, 8, 6, System.out);
         Path run = work.resolve("run");
-        ConfigTree tree = DemoPipeline.config(data, run, 2, 10, 16000).withOverrides(List.of(
+        ConfigTree tree = DemoPipeline.config(data, run, 2, 16, 16000).withOverrides(List.of(
                 "dataset.global_batch_size=4", "checkpoint.save_interval_updates=3", "common.log_interval=1"));
         Path config = work.resolve("config.yaml");
         Files.writeString(config, tree.toYaml());
@@ -131,7 +131,7 @@ class ProcessFaultTest {
 
         List<String> steps = Files.readAllLines(metrics);
         JsonNode last = JSON.readTree(steps.get(steps.size() - 1));
-        assertEquals(10, last.get("step").asInt());
+        assertEquals(16, last.get("step").asInt());
         assertEquals(2, last.get("world_size").asInt(), "both workers rejoined");
         List<JsonNode> starts = new ArrayList<>();
         for (String e : Files.readAllLines(run.resolve("events.jsonl"))) {
