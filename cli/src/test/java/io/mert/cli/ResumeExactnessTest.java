@@ -78,6 +78,15 @@ class ResumeExactnessTest {
             byte[] b = Files.readAllBytes(interrupted.resolve("checkpoints/step-00000000" + 2 * N).resolve(file));
             assertArrayEquals(a, b, file + " differs between the straight and the resumed run");
         }
+        // a damaged newest checkpoint is detected by SHA256SUMS and resume falls back to the previous one
+        Path newest = straight.resolve("checkpoints/step-00000000" + 2 * N + "/model.safetensors");
+        byte[] bytes = Files.readAllBytes(newest);
+        bytes[bytes.length / 2] ^= 0x5a;
+        Files.write(newest, bytes);
+        CoordinatorSettings fallback = ResumeCommand.settingsFor(straight);
+        assertEquals(N, fallback.startStep());
+        assertEquals(straight.resolve("checkpoints/step-00000000" + N).toAbsolutePath(), fallback.restoreCheckpoint().toAbsolutePath());
+
         List<String> m1 = Files.readAllLines(straight.resolve("metrics.jsonl"));
         List<String> m2 = Files.readAllLines(interrupted.resolve("metrics.jsonl"));
         assertEquals(2 * N, m1.size());
