@@ -62,12 +62,7 @@ class ProcessFaultTest {
                 "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "b");
 
         Path metrics = run.resolve("metrics.jsonl");
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(4);
-        while (lines(metrics) < 3) {
-            assertTrue(c.isAlive(), "coordinator died: " + Files.readString(work.resolve("coordinator.log")));
-            assertTrue(System.nanoTime() < deadline, "no progress: " + Files.readString(work.resolve("coordinator.log")));
-            Thread.sleep(200);
-        }
+        MetricsLog.await(metrics, 3, m -> true, c::isAlive, "3 steps; see " + work.resolve("coordinator.log"));
         victim.destroyForcibly(); // SIGKILL
         assertTrue(c.waitFor(4, TimeUnit.MINUTES), "the run did not finish after the kill");
         assertEquals(0, c.exitValue(), Files.readString(work.resolve("coordinator.log")));
@@ -109,11 +104,8 @@ class ProcessFaultTest {
                     "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "w" + i);
         }
         Path metrics = run.resolve("metrics.jsonl");
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(4);
-        while (!Files.isDirectory(run.resolve("checkpoints/step-000000003")) || lines(metrics) < 4) {
-            assertTrue(c.isAlive() && System.nanoTime() < deadline, Files.readString(work.resolve("coordinator.log")));
-            Thread.sleep(100);
-        }
+        MetricsLog.await(metrics, 4, m -> true, c::isAlive, "4 steps; see " + work.resolve("coordinator.log"));
+        assertTrue(Files.isDirectory(run.resolve("checkpoints/step-000000003")), "checkpoint 3 is written before step 4 runs");
         c.destroyForcibly(); // SIGKILL the coordinator
         c.waitFor();
         long newest;
@@ -157,12 +149,13 @@ class ProcessFaultTest {
         Process stalled = start(work.resolve("worker-b.log"), "worker", "--join", coordinator, "--bind",
                 "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "b");
         Path metrics = run.resolve("metrics.jsonl");
-        awaitLine(c, work, metrics, m -> m.get("step").asInt() >= 3);
+        String log = "; see " + work.resolve("coordinator.log");
+        MetricsLog.await(metrics, 3, m -> true, c::isAlive, "3 steps" + log);
         signal(stalled, "STOP");
-        JsonNode alone = awaitLine(c, work, metrics, m -> m.get("world_size").asInt() == 1);
+        JsonNode alone = MetricsLog.await(metrics, 1, m -> m.get("world_size").asInt() == 1, c::isAlive, "a step without b" + log);
         signal(stalled, "CONT");
-        JsonNode back = awaitLine(c, work, metrics, m -> m.get("world_size").asInt() == 2
-                && m.get("generation").asInt() > alone.get("generation").asInt());
+        JsonNode back = MetricsLog.await(metrics, 1, m -> m.get("world_size").asInt() == 2
+                && m.get("generation").asInt() > alone.get("generation").asInt(), c::isAlive, "b back in" + log);
         assertTrue(back.get("step").asInt() > alone.get("step").asInt());
         String events = Files.readString(run.resolve("events.jsonl"));
         assertTrue(events.contains("\"worker_lost\"") && events.contains("\"worker\":\"b\""), events);
@@ -171,31 +164,5 @@ class ProcessFaultTest {
 
     private static void signal(Process p, String signal) throws Exception {
         assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start().waitFor());
-    }
-
-    /** Waits for a metrics line that satisfies {@code test}, failing if the coordinator dies or 4 minutes pass. */
-    private static JsonNode awaitLine(Process coordinator, Path work, Path metrics,
-                                      java.util.function.Predicate<JsonNode> test) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(4);
-        while (true) {
-            if (Files.exists(metrics)) {
-                for (String line : Files.readAllLines(metrics)) {
-                    if (line.isBlank()) continue;
-                    JsonNode m;
-                    try {
-                        m = JSON.readTree(line);
-                    } catch (com.fasterxml.jackson.core.JsonProcessingException partialLastLine) {
-                        continue;
-                    }
-                    if (test.test(m)) return m;
-                }
-            }
-            assertTrue(coordinator.isAlive() && System.nanoTime() < deadline, Files.readString(work.resolve("coordinator.log")));
-            Thread.sleep(200);
-        }
-    }
-
-    private static int lines(Path p) throws Exception {
-        return Files.exists(p) ? Files.readAllLines(p).size() : 0;
     }
 }

@@ -43,9 +43,10 @@ class TrajectoryTest {
         RunSetup.startNewRun(elastic, c3);
         try (LocalCluster cluster = LocalCluster.start(CoordinatorSettings.fresh(c3, elastic, RunSetup.datasetSize(c3)), 3,
                 RunListener.NONE)) {
-            awaitStep(elastic, 15);
+            Path metrics = elastic.resolve("metrics.jsonl");
+            MetricsLog.await(metrics, 15, m -> true, () -> true, "step 15");
             cluster.stopWorker(2);
-            awaitStep(elastic, 30);
+            MetricsLog.await(metrics, 30, m -> true, () -> true, "step 30");
             cluster.addWorker();
             assertTrue(cluster.await(Duration.ofMinutes(10)).success());
         }
@@ -84,16 +85,6 @@ class TrajectoryTest {
     private static TrainConfig config(DemoPipeline.Prepared data, Path run, int workers) {
         return SessionFactories.withLabelClasses(TrainConfig.from(DemoPipeline.config(data, run, workers, STEPS, 16000)
                 .withOverrides(List.of("dataset.global_batch_size=6", "checkpoint.save_interval_updates=1000"))));
-    }
-
-    private static void awaitStep(Path run, int step) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
-        while (true) {
-            Path m = run.resolve("metrics.jsonl");
-            if (Files.exists(m) && Files.readAllLines(m).size() >= step) return;
-            assertTrue(System.nanoTime() < deadline, "step " + step + " not reached");
-            Thread.sleep(100);
-        }
     }
 
     private static JsonNode read(String line) {

@@ -32,10 +32,10 @@ class WorkerJoinTest {
         Path metrics = run.resolve("metrics.jsonl");
         try (LocalCluster cluster = LocalCluster.start(CoordinatorSettings.fresh(cfg, run, RunSetup.datasetSize(cfg)), 1,
                 RunListener.NONE)) {
-            awaitLines(metrics, 3, m -> true);
+            MetricsLog.await(metrics, 3, m -> true, () -> true, "3 steps");
             cluster.addWorker();
             // the coordinator records a step only when every rank reports the same parameter checksum
-            awaitLines(metrics, 3, m -> m.get("world_size").asInt() == 2);
+            MetricsLog.await(metrics, 3, m -> m.get("world_size").asInt() == 2, () -> true, "3 steps with the joiner");
             cluster.stop("test: the joiner has trained");
             cluster.await(Duration.ofMinutes(1));
         }
@@ -52,24 +52,5 @@ class WorkerJoinTest {
         }
         assertNotNull(first);
         assertTrue(first.get("generation").asInt() >= 2);
-    }
-
-    private static void awaitLines(Path metrics, int count, java.util.function.Predicate<JsonNode> test) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofMinutes(4).toNanos();
-        while (true) {
-            int n = 0;
-            if (Files.exists(metrics)) {
-                for (String line : Files.readAllLines(metrics)) {
-                    try {
-                        if (!line.isBlank() && test.test(JSON.readTree(line))) n++;
-                    } catch (com.fasterxml.jackson.core.JsonProcessingException partialLastLine) {
-                        // the line being written
-                    }
-                }
-            }
-            if (n >= count) return;
-            assertTrue(System.nanoTime() < deadline, "waited for " + count + " matching steps");
-            Thread.sleep(100);
-        }
     }
 }
