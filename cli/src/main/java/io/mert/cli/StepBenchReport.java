@@ -1,0 +1,46 @@
+package io.mert.cli;
+
+import io.mert.cli.bench.StepBenchSide;
+import io.mert.cli.bench.StepBenchSpec;
+
+import java.io.PrintStream;
+import java.util.Locale;
+
+/** The table {@code mert bench step} prints. */
+final class StepBenchReport {
+
+    private StepBenchReport() {
+    }
+
+    static void print(PrintStream out, StepBenchSpec spec, StepBenchSide ours, StepBenchSide torch) {
+        out.printf(Locale.ROOT, "%n  %-36s %8s %9s %10s %10s %12s %12s %11s%n", "side", "steps", "ms/step", "samples/s",
+                "peak RSS", "peak heap", "peak native", "first loss");
+        row(out, spec, ours);
+        if (torch != null) row(out, spec, torch);
+        out.printf(Locale.ROOT, "  mert: forward+backward %.1f ms, AdamW update %.1f ms (medians); %s%n",
+                StepBenchSide.median(ours.computeMs()), StepBenchSide.median(ours.updateMs()), ours.detail());
+        if (torch == null) return;
+        out.printf(Locale.ROOT, "  pytorch: %s%n", torch.detail());
+        double time = ours.medianStepMs() / torch.medianStepMs();
+        double mem = (double) ours.peakRssBytes() / torch.peakRssBytes();
+        out.printf(Locale.ROOT, "%n  step time  mert / pytorch = %.2fx  (goal <= 1.00x: %s)%n", time, time <= 1.0 ? "met" : "NOT met");
+        out.printf(Locale.ROOT, "  peak RSS   mert / pytorch = %.2fx  (goal <= 1.00x: %s)%n", mem, mem <= 1.0 ? "met" : "NOT met");
+        double lossGap = Math.abs(ours.firstLoss() - torch.firstLoss()) / Math.max(1e-12, Math.abs(torch.firstLoss()));
+        if (spec.config().dropout() == 0 && spec.config().attentionDropout() == 0 && spec.config().dropoutInput() == 0) {
+            out.printf(Locale.ROOT, "  same computation: first-step loss differs by %.1e (relative)%n", lossGap);
+        } else {
+            out.printf(Locale.ROOT, "  first-step losses differ by %.1e (relative; dropout draws differ between the sides)%n", lossGap);
+        }
+    }
+
+    private static void row(PrintStream out, StepBenchSpec spec, StepBenchSide s) {
+        double ms = s.medianStepMs();
+        out.printf(Locale.ROOT, "  %-36s %8d %9.1f %10.2f %10s %12s %12s %11.4f%n", s.name(), s.stepMs().length, ms,
+                spec.batch() * 1000.0 / ms, mib(s.peakRssBytes()), mib(s.peakHeapBytes()), mib(s.peakOffHeapBytes()),
+                s.firstLoss());
+    }
+
+    private static String mib(long bytes) {
+        return bytes < 0 ? "-" : String.format(Locale.ROOT, "%.0f MiB", bytes / 1048576.0);
+    }
+}

@@ -1,0 +1,103 @@
+package io.mert.cli.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs the two sides of {@code mert bench step} one after the other (never together: they would share
+ * the cores): our step in a fresh JVM, then PyTorch's on the same weights and batch, which our side wrote.
+ */
+public final class StepBenchRunner {
+
+    public static final String TORCH_SCRIPT = "tools/bench/torch_step.py";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path workDir;
+    private final Duration timeout;
+
+    public StepBenchRunner(Path workDir, Duration timeout) {
+        this.workDir = workDir;
+        this.timeout = timeout;
+    }
+
+    public StepBenchSide runOurs(StepBenchSpec spec, long heapBytes) throws IOException, InterruptedException {
+        spec.write(workDir.resolve("spec.json"));
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> cmd = new ArrayList<>(List.of(java,
+                "-Xmx" + Math.max(256, heapBytes >> 20) + "m", "-XX:+UseParallelGC",
+                // ND4J's off-heap arrays: let them grow to what the machine has, not to the default of -Xmx
+                "-Dorg.bytedeco.javacpp.maxbytes=0", "-Dorg.bytedeco.javacpp.maxphysicalbytes=0",
+                "-cp", System.getProperty("java.class.path"), StepBenchMain.class.getName(), workDir.toString()));
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("OMP_NUM_THREADS", Integer.toString(spec.threads()));
+        String out = runForOutput(pb, "our step benchmark");
+        for (String line : out.split("\n")) {
+            if (line.startsWith(StepBenchMain.RESULT)) {
+                JsonNode o = JSON.readTree(line.substring(StepBenchMain.RESULT.length()));
+                return StepBenchSide.fromJson("mert (SameDiff, nd4j-native)", o,
+                        "build " + Math.round(o.path("build_ms").asDouble()) + " ms, " + o.path("parameters").asLong() + " parameters");
+            }
+        }
+        throw new IOException("our step benchmark printed no result; its output:\n" + out);
+    }
+
+    /** Empty with the reason when Python, torch or the script is missing. */
+    public Optional<StepBenchSide> runTorch(String python, Path script, StringBuilder skipped)
+            throws IOException, InterruptedException {
+        if (script == null || !Files.isRegularFile(script)) {
+            skipped.append("peer script ").append(TORCH_SCRIPT).append(" not found (run from the checkout or pass --torch-script)");
+            return Optional.empty();
+        }
+        Process probe;
+        try {
+            probe = new ProcessBuilder(python, "-c", "import torch, torchaudio").redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        } catch (IOException e) {
+            skipped.append("no Python interpreter '").append(python).append("'");
+            return Optional.empty();
+        }
+        if (!probe.waitFor(120, TimeUnit.SECONDS) || probe.exitValue() != 0) {
+            probe.destroyForcibly();
+            skipped.append(python).append(" cannot import torch and torchaudio (on Debian: apt-get install python3-torch python3-torchaudio)");
+            return Optional.empty();
+        }
+        String out = runForOutput(new ProcessBuilder(python, script.toString(), workDir.toString()), "the PyTorch step benchmark");
+        for (String line : out.split("\n")) {
+            if (line.startsWith("{")) {
+                JsonNode o = JSON.readTree(line);
+                return Optional.of(StepBenchSide.fromJson("pytorch (torchaudio wav2vec2, CPU)", o,
+                        "torch " + o.path("torch").asText() + ", " + o.path("threads").asInt() + " threads"));
+            }
+        }
+        throw new IOException("the PyTorch step benchmark printed no result; its output:\n" + out);
+    }
+
+    private String runForOutput(ProcessBuilder pb, String what) throws IOException, InterruptedException {
+        Path log = Files.createTempFile(workDir, "side-", ".log");
+        Process p = pb.redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+            throw new IOException(what + " did not finish within " + timeout.toSeconds() + " s; its log: " + log);
+        }
+        String out = Files.readString(log, StandardCharsets.UTF_8);
+        if (p.exitValue() != 0) throw new IOException(what + " failed (exit " + p.exitValue() + "):\n" + out.strip());
+        return out;
+    }
+
+    /** The peer script: in the working directory's checkout, or in the checkout this program was built in. */
+    public static Optional<Path> findTorchScript() {
+        return GlooBench.findScript().map(gloo -> gloo.resolveSibling(Path.of(TORCH_SCRIPT).getFileName()))
+                .filter(Files::isRegularFile);
+    }
+}

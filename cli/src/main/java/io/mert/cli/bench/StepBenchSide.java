@@ -1,0 +1,35 @@
+package io.mert.cli.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.util.Arrays;
+
+/** One side's figures from {@code mert bench step}: milliseconds per step and peak memory. */
+public record StepBenchSide(String name, double[] stepMs, double[] computeMs, double[] updateMs, long peakRssBytes,
+                            long peakHeapBytes, long peakOffHeapBytes, double firstLoss, String detail) {
+
+    static StepBenchSide fromJson(String name, JsonNode o, String detail) {
+        return new StepBenchSide(name, doubles(o.get("step_ms")), doubles(o.get("compute_ms")), doubles(o.get("update_ms")),
+                o.path("peak_rss_bytes").asLong(-1), o.path("peak_heap_bytes").asLong(-1),
+                o.path("peak_offheap_bytes").asLong(-1), o.path("loss0").asDouble(Double.NaN), detail);
+    }
+
+    private static double[] doubles(JsonNode a) {
+        if (a == null || !a.isArray()) return new double[0];
+        double[] d = new double[a.size()];
+        for (int i = 0; i < d.length; i++) d[i] = a.get(i).asDouble();
+        return d;
+    }
+
+    public double medianStepMs() {
+        return median(stepMs);
+    }
+
+    public static double median(double[] v) {
+        if (v.length == 0) return Double.NaN;
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+}
