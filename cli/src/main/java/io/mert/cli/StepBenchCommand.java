@@ -46,6 +46,9 @@ final class StepBenchCommand implements Callable<Integer> {
     @Option(names = "--heap", defaultValue = "2048", description = "MiB of Java heap for our side (default ${DEFAULT-VALUE})")
     long heapMiB;
 
+    @Option(names = "--profile", description = "also time our step by SameDiff op type and print where the time goes")
+    boolean profile;
+
     @Option(names = "--no-torch", description = "skip the PyTorch peer")
     boolean noTorch;
 
@@ -65,7 +68,7 @@ final class StepBenchCommand implements Callable<Integer> {
 
     int run(PrintStream out) throws Exception {
         int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        StepBenchSpec spec = new StepBenchSpec(preset, batch, crop, t, seconds, warmup, minSteps, 100_000, 1e-4);
+        StepBenchSpec spec = new StepBenchSpec(preset, batch, crop, t, seconds, warmup, minSteps, 100_000, 1e-4, profile);
         Path work = Files.createTempDirectory("mert-bench-step-");
         try {
             StepBenchRunner runner = new StepBenchRunner(work, Duration.ofSeconds(timeoutSeconds));

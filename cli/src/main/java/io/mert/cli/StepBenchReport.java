@@ -13,12 +13,13 @@ final class StepBenchReport {
     }
 
     static void print(PrintStream out, StepBenchSpec spec, StepBenchSide ours, StepBenchSide torch) {
-        out.printf(Locale.ROOT, "%n  %-36s %8s %9s %10s %10s %12s %12s %11s%n", "side", "steps", "ms/step", "samples/s",
-                "peak RSS", "peak heap", "peak native", "first loss");
+        out.printf(Locale.ROOT, "%n  %-36s %8s %9s %10s %10s %10s %11s%n", "side", "steps", "ms/step", "samples/s",
+                "peak RSS", "peak heap", "first loss");
         row(out, spec, ours);
         if (torch != null) row(out, spec, torch);
         out.printf(Locale.ROOT, "  mert: forward+backward %.1f ms, AdamW update %.1f ms (medians); %s%n",
                 StepBenchSide.median(ours.computeMs()), StepBenchSide.median(ours.updateMs()), ours.detail());
+        printProfile(out, ours);
         if (torch == null) return;
         out.printf(Locale.ROOT, "  pytorch: %s%n", torch.detail());
         double time = ours.medianStepMs() / torch.medianStepMs();
@@ -33,11 +34,28 @@ final class StepBenchReport {
         }
     }
 
+    private static void printProfile(PrintStream out, StepBenchSide ours) {
+        if (ours.profile() == null) return;
+        var p = ours.profile();
+        double wall = p.path("wall_ms").asDouble();
+        double inOps = 0;
+        for (var op : p.get("ops")) inOps += op.path("ms").asDouble();
+        out.printf(Locale.ROOT, "%n  profile of our forward+backward (%d steps, %d forward ops + %d gradient ops): "
+                        + "%.1f ms per step, %.1f ms inside ops, %.1f ms (%.0f%%) session bookkeeping%n",
+                p.path("steps").asInt(), p.path("forward_ops").asInt(), p.path("gradient_ops").asInt(), wall, inOps,
+                wall - inOps, 100 * (wall - inOps) / wall);
+        int shown = 0;
+        for (var op : p.get("ops")) {
+            if (shown++ == 15) break;
+            out.printf(Locale.ROOT, "    %-24s %8.1f ms %5.1f%%  %5d calls%n", op.path("op").asText(), op.path("ms").asDouble(),
+                    100 * op.path("ms").asDouble() / wall, op.path("calls").asInt());
+        }
+    }
+
     private static void row(PrintStream out, StepBenchSpec spec, StepBenchSide s) {
         double ms = s.medianStepMs();
-        out.printf(Locale.ROOT, "  %-36s %8d %9.1f %10.2f %10s %12s %12s %11.4f%n", s.name(), s.stepMs().length, ms,
-                spec.batch() * 1000.0 / ms, mib(s.peakRssBytes()), mib(s.peakHeapBytes()), mib(s.peakOffHeapBytes()),
-                s.firstLoss());
+        out.printf(Locale.ROOT, "  %-36s %8d %9.1f %10.2f %10s %10s %11.4f%n", s.name(), s.stepMs().length, ms,
+                spec.batch() * 1000.0 / ms, mib(s.peakRssBytes()), mib(s.peakHeapBytes()), s.firstLoss());
     }
 
     private static String mib(long bytes) {

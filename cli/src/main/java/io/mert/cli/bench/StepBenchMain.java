@@ -6,9 +6,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.mert.model.Batch;
 import io.mert.model.checkpoint.SafeTensors;
 import io.mert.model.nn.MertNetwork;
+import io.mert.model.nn.OpTimeProfile;
 import io.mert.model.nn.StepStats;
 import io.mert.model.optim.AdamW;
-import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -50,12 +50,10 @@ public final class StepBenchMain {
             AdamW adam = new AdamW(net.layout().totalSize(), AdamW.Config.mert());
 
             double loss0 = Double.NaN;
-            long offHeapPeak = 0;
             for (int i = 0; i < spec.warmup(); i++) {
                 StepStats s = net.computeGradients(batch, grads, i);
                 adam.step(net.parameters(), grads, spec.lr());
                 if (i == 0) loss0 = s.loss();
-                offHeapPeak = Math.max(offHeapPeak, Pointer.totalBytes());
             }
             ArrayNode total = JSON.createArrayNode();
             ArrayNode compute = JSON.createArrayNode();
@@ -70,15 +68,30 @@ public final class StepBenchMain {
                 total.add((t2 - t0) / 1e6);
                 compute.add((t1 - t0) / 1e6);
                 update.add((t2 - t1) / 1e6);
-                offHeapPeak = Math.max(offHeapPeak, Pointer.totalBytes());
             }
             ObjectNode out = JSON.createObjectNode();
+            if (spec.profile()) {
+                OpTimeProfile profile = new OpTimeProfile();
+                net.profile(profile);
+                int steps = Math.max(1, total.size() / 4);
+                long t0 = System.nanoTime();
+                for (int i = 0; i < steps; i++) net.computeGradients(batch, grads, i);
+                double wallMs = (System.nanoTime() - t0) / 1e6 / steps;
+                net.profile(null);
+                ObjectNode p = out.putObject("profile");
+                p.put("steps", steps).put("wall_ms", wallMs).put("forward_ops", net.opCounts()[0])
+                        .put("gradient_ops", net.opCounts()[1]);
+                ArrayNode ops = p.putArray("ops");
+                for (OpTimeProfile.Entry e : profile.entries()) {
+                    ops.addObject().put("op", e.op()).put("ms", e.nanos() / 1e6 / steps).put("calls", e.calls() / steps);
+                }
+            }
             out.set("step_ms", total);
             out.set("compute_ms", compute);
             out.set("update_ms", update);
             out.put("build_ms", buildMs).put("loss0", loss0).put("parameters", net.layout().totalSize())
                     .put("peak_rss_bytes", peakRssBytes()).put("peak_heap_bytes", peakHeapBytes())
-                    .put("peak_offheap_bytes", offHeapPeak).put("threads", spec.threads());
+                    .put("threads", spec.threads());
             System.out.println(RESULT + JSON.writeValueAsString(out));
         }
     }

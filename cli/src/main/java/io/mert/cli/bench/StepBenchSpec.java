@@ -14,7 +14,7 @@ import java.nio.file.Path;
  * with the architecture spelled out, so the PyTorch peer builds the same model without knowing our presets.
  */
 public record StepBenchSpec(String preset, int batch, int cropSamples, int threads, double seconds, int warmup,
-                            int minSteps, int maxSteps, double lr) {
+                            int minSteps, int maxSteps, double lr, boolean profile) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -46,7 +46,7 @@ public record StepBenchSpec(String preset, int batch, int cropSamples, int threa
         ObjectNode o = JSON.createObjectNode();
         o.put("preset", preset).put("batch", batch).put("crop_samples", cropSamples).put("threads", threads)
                 .put("seconds", seconds).put("warmup", warmup).put("min_steps", minSteps).put("max_steps", maxSteps)
-                .put("lr", lr);
+                .put("lr", lr).put("profile", profile);
         ArrayNode conv = o.putArray("conv_layers");
         for (MertConfig.ConvLayer l : c.convFeatureLayers()) conv.addArray().add(l.channels()).add(l.kernel()).add(l.stride());
         o.put("extractor_mode", c.extractorMode()).put("encoder_layers", c.encoderLayers())
@@ -68,6 +68,7 @@ public record StepBenchSpec(String preset, int batch, int cropSamples, int threa
         ObjectNode o = (ObjectNode) JSON.readTree(file.toFile());
         return new StepBenchSpec(o.get("preset").asText(), o.get("batch").asInt(), o.get("crop_samples").asInt(),
                 o.get("threads").asInt(), o.get("seconds").asDouble(), o.get("warmup").asInt(),
-                o.get("min_steps").asInt(), o.get("max_steps").asInt(), o.get("lr").asDouble());
+                o.get("min_steps").asInt(), o.get("max_steps").asInt(), o.get("lr").asDouble(),
+                o.path("profile").asBoolean(false));
     }
 }

@@ -3,6 +3,7 @@ package io.mert.model.nn;
 import io.mert.model.Batch;
 import io.mert.model.MertConfig;
 import io.mert.model.ParameterLayout;
+import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -220,6 +221,25 @@ public final class MertNetwork implements AutoCloseable {
             labels = new INDArray[streams];
             for (int s = 0; s < streams; s++) labels[s] = Nd4j.create(DataType.INT, (long) b * frames);
         }
+    }
+
+    /** Attaches {@code profile} to the training graph (forward and gradient function); null detaches it. */
+    public void profile(OpTimeProfile profile) {
+        checkOpen();
+        SameDiff grad = train.sd.getFunction("grad");
+        if (profile == null) {
+            train.sd.setListeners();
+            if (grad != null) grad.setListeners();
+        } else {
+            train.sd.setListeners(profile);
+            if (grad != null) grad.setListeners(profile);
+        }
+    }
+
+    /** Number of ops in the training graph: forward, and the gradient function. */
+    public int[] opCounts() {
+        SameDiff grad = train.sd.getFunction("grad");
+        return new int[] {train.sd.getOps().size(), grad == null ? 0 : grad.getOps().size()};
     }
 
     private void checkOpen() {

@@ -1,0 +1,72 @@
+package io.mert.cli;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code mert bench step} at the smallest size: our side really trains in its own JVM, and when torch is
+ * installed the PyTorch peer computes the same first-step loss from the same weights and batch (tiny has
+ * no dropout), which proves the two sides time the same work.
+ */
+class StepBenchCommandTest {
+
+    private static String run(String... args) throws Exception {
+        StepBenchCommand cmd = new StepBenchCommand();
+        new CommandLine(cmd).parseArgs(args);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8)) {
+            assertEquals(0, cmd.run(out));
+        }
+        return bytes.toString(StandardCharsets.UTF_8);
+    }
+
+    private static final String[] SMALL = {"--preset", "tiny", "--batch", "1", "--crop", "8000", "--threads", "1",
+            "--seconds", "0.1", "--warmup", "1", "--min-steps", "2", "--heap", "512"};
+
+    @Test
+    void ourSideReportsStepsMemoryAndAProfileAndAMissingPythonIsAClearSkip() throws Exception {
+        String[] args = java.util.stream.Stream.concat(java.util.Arrays.stream(SMALL),
+                java.util.stream.Stream.of("--profile", "--python", "/nonexistent/python3")).toArray(String[]::new);
+        String out = run(args);
+        assertTrue(out.contains("pytorch: skipped: no Python interpreter '/nonexistent/python3'"), out);
+        String row = out.lines().filter(l -> l.trim().startsWith("mert (SameDiff")).findFirst().orElseThrow(() -> new AssertionError(out));
+        String[] f = row.trim().split("\\s+");
+        // mert (SameDiff, nd4j-native) steps ms samples/s rss MiB heap MiB loss
+        int steps = Integer.parseInt(f[3]);
+        assertTrue(steps >= 2, row);
+        double ms = Double.parseDouble(f[4]);
+        assertEquals(1000.0 / ms, Double.parseDouble(f[5]), 0.01 + 1e-3 * 1000 / ms, "samples/s = batch / step time: " + row);
+        assertTrue(Double.parseDouble(f[6]) > 0, "peak RSS: " + row);
+        assertTrue(Double.isFinite(Double.parseDouble(f[f.length - 1])), "first loss: " + row);
+        assertTrue(out.contains("conv1d_bp"), "the profile names the conv backward op:\n" + out);
+    }
+
+    @Test
+    void torchComputesTheSameFirstStepLoss() throws Exception {
+        Assumptions.assumeTrue(torchAvailable(), "python3 with torch and torchaudio is not installed");
+        String out = run(SMALL);
+        Matcher m = Pattern.compile("same computation: first-step loss differs by ([0-9.eE+-]+)").matcher(out);
+        assertTrue(m.find(), out);
+        assertTrue(Double.parseDouble(m.group(1)) < 1e-5, "relative loss difference: " + m.group(1) + "\n" + out);
+        assertTrue(out.contains("step time  mert / pytorch = "), out);
+    }
+
+    private static boolean torchAvailable() throws Exception {
+        try {
+            Process p = new ProcessBuilder(io.mert.cli.bench.GlooBench.defaultPython(), "-c", "import torch, torchaudio")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            return p.waitFor() == 0;
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+}
