@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
                 ResumeCommand.class,
                 ExtractCommand.class,
                 BenchCommand.class,
+                CertsCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Mert implements Runnable {
 

@@ -24,6 +24,11 @@ public final class NodeConfig {
      * @param role      "coordinator" or "worker"
      */
     public static Config of(String host, int port, List<String> seedNodes, String role) {
+        return of(host, port, seedNodes, role, new TransportSecurity.Plaintext());
+    }
+
+    /** As {@link #of(String, int, List, String)}, with the cluster transport protected as {@code security} says. */
+    public static Config of(String host, int port, List<String> seedNodes, String role, TransportSecurity security) {
         String seeds = seedNodes.stream()
                 .map(s -> "\"pekko://" + SYSTEM_NAME + "@" + s + "\"")
                 .collect(Collectors.joining(","));
@@ -35,7 +40,6 @@ public final class NodeConfig {
                         "pekko.stdout-loglevel = OFF",
                         "pekko.log-dead-letters = off",
                         "pekko.log-dead-letters-during-shutdown = off",
-                        "pekko.remote.artery.transport = tcp",
                         "pekko.remote.artery.canonical.hostname = \"" + host + "\"",
                         "pekko.remote.artery.canonical.port = " + port,
                         "pekko.cluster.seed-nodes = [" + seeds + "]",
@@ -52,6 +56,7 @@ public final class NodeConfig {
                         "pekko.cluster.failure-detector.acceptable-heartbeat-pause = 4s",
                         "pekko.coordinated-shutdown.exit-jvm = off",
                         "pekko.coordinated-shutdown.run-by-jvm-shutdown-hook = on"))
+                .withFallback(security.config())
                 .withFallback(ConfigFactory.load());
     }
 }
