@@ -76,7 +76,7 @@ def codecs():
         b, _ = sf.read(ref, dtype="int16")
         assert np.array_equal(a, b), "flac round trip is not lossless?"
         ogg = os.path.join(AUDIO, name + ".ogg")
-        run("oggenc", "-Q", "-q", "5", "-o", ogg, src)
+        run("oggenc", "-Q", "-q", "5", "--serial", "2306", "-o", ogg, src)  # fixed serial: reproducible bytes
         run("oggdec", "-Q", "-b", "16", "-o", os.path.join(AUDIO, name + ".ogg.wav"), ogg)
         mp3 = os.path.join(AUDIO, name + ".mp3")
         run("lame", "--quiet", "-b", "192", src, mp3)
@@ -126,7 +126,7 @@ def kmeans():
     np.save(os.path.join(KMEANS, "data.npy"), data)
     np.save(os.path.join(KMEANS, "init.npy"), init)
     np.save(os.path.join(KMEANS, "centroids.npy"), km.cluster_centers_)
-    np.save(os.path.join(KMEANS, "labels.npy"), km.labels_.astype(np.int32))
+    np.save(os.path.join(KMEANS, "labels.npy"), km.labels_.astype(np.float32))  # float: our Npy reader reads floats
     with open(os.path.join(KMEANS, "result.json"), "w") as f:
         json.dump({"inertia": float(km.inertia_), "n_iter": int(km.n_iter_),
                    "sklearn": __import__("sklearn").__version__}, f, indent=1)
