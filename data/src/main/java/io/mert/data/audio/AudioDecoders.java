@@ -11,8 +11,11 @@ import java.util.Map;
  * Thread-safe.
  */
 public final class AudioDecoders {
-    /** Default cap on decoded length: 3 hours, far above any music track, far below an OOM. */
-    public static final double DEFAULT_MAX_SECONDS = 3 * 3600;
+    /**
+     * Default cap on decoded length: 1 hour, above almost any music track. Decoding holds every
+     * channel as float (1 h of 48 kHz stereo is 1.4 GB, briefly twice that while the buffer grows).
+     */
+    public static final double DEFAULT_MAX_SECONDS = 3600;
     private static final long MAX_FILE_BYTES = Integer.MAX_VALUE - 64;
 
     private static final Map<AudioFormat, AudioDecoder> DECODERS = new EnumMap<>(Map.of(
