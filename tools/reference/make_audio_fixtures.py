@@ -61,7 +61,7 @@ def write_pcm16(path, x, rate):
 
 def codecs():
     cases = [
-        # name, rate, seconds, channels, flac bits
+        # name, rate, seconds, channels, flac bits (chord44s uses FIXED + MID_SIDE, chord22m LPC)
         ("chord44s", 44100, 1.0, 2, 16),
         ("chord22m", 22050, 1.5, 1, 16),
     ]
@@ -93,6 +93,25 @@ def codecs():
     flac = os.path.join(AUDIO, "chord24bit.flac")
     run("flac", "-8", "-f", "--silent", "-o", flac, src)
     run("flac", "-d", "-f", "--silent", "-o", os.path.join(AUDIO, "chord24bit.wav"), flac)
+    os.remove(src)
+    # Coding paths the chord does not reach (checked with `flac -a`): 0.3 s stereo at 22.05 kHz, 576-sample
+    # blocks, exhaustive model search. A tone with a silent right channel (CONSTANT subframes), full-scale
+    # white noise (VERBATIM), then two nearly equal channels (LEFT_SIDE / MID_SIDE decorrelation).
+    rng = np.random.default_rng(5)
+    n = rate * 3 // 10
+    t = np.arange(n) / rate
+    x = np.zeros((n, 2))
+    a = n // 3
+    x[:a, 0] = 0.5 * np.sin(2 * np.pi * 330 * t[:a])
+    x[a:2 * a, :] = rng.uniform(-0.99, 0.99, (a, 2))
+    noise = 0.5 * rng.uniform(-1, 1, n - 2 * a)
+    x[2 * a:, 0] = noise
+    x[2 * a:, 1] = noise + 0.01 * np.sin(2 * np.pi * 1000 * t[2 * a:])
+    src = os.path.join(AUDIO, "edge22s.src.tmp.wav")
+    write_pcm16(src, x, rate)
+    flac = os.path.join(AUDIO, "edge22s.flac")
+    run("flac", "-8", "-e", "-p", "-b", "576", "-f", "--silent", "-o", flac, src)
+    run("flac", "-d", "-f", "--silent", "-o", os.path.join(AUDIO, "edge22s.wav"), flac)
     os.remove(src)
 
 

@@ -32,7 +32,7 @@ class AudioDecoderReferenceTest {
 
     @Test
     void flacIsBitExactAgainstTheReferenceDecoder() throws IOException {
-        for (String name : new String[] {"chord44s", "chord22m", "chord24bit"}) {
+        for (String name : new String[] {"chord44s", "chord22m", "chord24bit", "edge22s"}) {
             DecodedAudio got = decode(name + ".flac");
             WavFile.Pcm ref = wav(name + ".wav");
             assertEquals(AudioFormat.FLAC, got.format());
