@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "prepare-manifest", mixinStandardHelpOptions = true,
-        description = "Convert audio to 24 kHz mono WAV and write MERT/HuBERT manifests (train.tsv, valid.tsv).")
+        description = "Convert audio (WAV, FLAC, Ogg Vorbis, MP3) to 24 kHz mono WAV and write MERT/HuBERT manifests (train.tsv, valid.tsv).")
 final class PrepareManifestCommand implements Callable<Integer> {
 
     @Option(names = "--root-dir", required = true, description = "directory searched (recursively) for audio")
@@ -24,7 +24,7 @@ final class PrepareManifestCommand implements Callable<Integer> {
     @Option(names = "--out-dir", required = true, description = "where train.tsv, valid.tsv and skipped.tsv are written")
     Path outDir;
 
-    @Option(names = "--extension", split = ",", defaultValue = "wav", description = "audio extension(s), comma separated (default ${DEFAULT-VALUE})")
+    @Option(names = "--extension", split = ",", defaultValue = "wav", description = "audio extension(s) to pick up, comma separated: wav, flac, ogg, mp3 (default ${DEFAULT-VALUE}); the decoder is chosen by content")
     List<String> extensions;
 
     @Option(names = "--valid-percent", defaultValue = "0.001", description = "fraction of files for valid.tsv (default ${DEFAULT-VALUE})")

@@ -55,6 +55,25 @@ public final class KMeans {
         return best;
     }
 
+    /**
+     * Lloyd iterations from given centroids, no seeding and no restarts: the same algorithm as
+     * scikit-learn's {@code KMeans(init=centroids, n_init=1, algorithm="lloyd", tol=0)} (it stops when no
+     * assignment changes; the iteration count includes that last, confirming pass).
+     *
+     * @param initialCentroids {@code [k * dim]} row-major; not modified
+     */
+    public static Model fitFrom(float[] data, int dim, float[] initialCentroids, int maxIter) {
+        if (dim <= 0 || data.length % dim != 0)
+            throw new IllegalArgumentException("data length " + data.length + " is not a multiple of dim " + dim);
+        if (initialCentroids.length == 0 || initialCentroids.length % dim != 0)
+            throw new IllegalArgumentException("initial centroids length " + initialCentroids.length
+                    + " is not a positive multiple of dim " + dim);
+        int k = initialCentroids.length / dim, n = data.length / dim;
+        if (k > n) throw new IllegalArgumentException(k + " initial centroids for only " + n + " points");
+        if (maxIter <= 0) throw new IllegalArgumentException("maxIter must be positive, got " + maxIter);
+        return lloyd(data, dim, initialCentroids, maxIter);
+    }
+
     /** k-means++ seeding: first centre uniform, each next one drawn with probability proportional to D(x)^2. */
     static float[] plusPlus(float[] data, int dim, int k, SplittableRandom rnd) {
         int n = data.length / dim;

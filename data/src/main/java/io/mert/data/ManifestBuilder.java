@@ -1,5 +1,9 @@
 package io.mert.data;
 
+import io.mert.data.audio.AudioDecoders;
+import io.mert.data.audio.AudioFormat;
+import io.mert.data.audio.AudioFormatException;
+import io.mert.data.audio.DecodedAudio;
 import io.mert.model.checkpoint.AtomicFiles;
 
 import org.slf4j.Logger;
@@ -11,9 +15,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import java.util.Set;
 import java.util.stream.Stream;
 
 /**
@@ -22,6 +28,11 @@ import java.util.stream.Stream;
  * converted root (same relative path, extension {@code .wav}; originals are never written), and
  * writes {@code train.tsv} / {@code valid.tsv} whose first line is the converted root, plus
  * {@code skipped.tsv} listing each file left out and why.
+ *
+ * <p>Sources may be WAV, FLAC, Ogg Vorbis or MP3 ({@link AudioDecoders}; the decoder is chosen by the
+ * file's content, the extension only selects which files to pick up). Multichannel audio is averaged
+ * to mono. A file that cannot be read or decoded is listed in {@code skipped.tsv} with the reason and
+ * logged; it never stops the run.
  *
  * <p>Differences from the Python script, on purpose: the manifest root is always the converted
  * root (the script writes the original root even for converted files), every file is converted
@@ -41,7 +52,8 @@ public final class ManifestBuilder {
      * @param convertedRootDir where the converted copies go; must not be the root or one of its ancestors
      * @param outDir           where train.tsv, valid.tsv and skipped.tsv are written
      * @param targetRate       sample rate of the converted copies (24000 for MERT)
-     * @param extensions       file extensions to pick up, without dot, case-insensitive (e.g. wav)
+     * @param extensions       file extensions to pick up, case-insensitive, leading dot optional; each one of
+     *                         wav, flac, ogg, mp3 (an element may itself be a comma list, e.g. "wav,flac")
      * @param validFraction    share of files for valid.tsv, in [0, 1]
      * @param seed             seed of the split (MERT's default is 1317)
      * @param minSeconds       files shorter than this (after conversion) are skipped as too short
@@ -49,12 +61,26 @@ public final class ManifestBuilder {
     public record Options(Path rootDir, Path convertedRootDir, Path outDir, int targetRate, List<String> extensions,
                           double validFraction, long seed, double minSeconds) {
         public Options {
-            extensions = List.copyOf(extensions);
+            extensions = normalizeExtensions(extensions);
             if (targetRate <= 0) throw new IllegalArgumentException("target rate must be positive, got " + targetRate);
             if (!(validFraction >= 0 && validFraction <= 1))
                 throw new IllegalArgumentException("valid fraction must be in [0, 1], got " + validFraction);
             if (extensions.isEmpty()) throw new IllegalArgumentException("at least one extension is needed");
             if (minSeconds < 0) throw new IllegalArgumentException("min seconds must not be negative, got " + minSeconds);
+        }
+
+        private static List<String> normalizeExtensions(List<String> given) {
+            List<String> out = new ArrayList<>();
+            for (String item : given)
+                for (String part : item.split(",")) {
+                    String e = part.strip();
+                    if (e.isEmpty()) continue;
+                    AudioFormat f = AudioFormat.ofExtension(e);
+                    if (f == null)
+                        throw new IllegalArgumentException("unsupported extension '" + e + "'; supported: " + AudioFormat.extensions());
+                    if (!out.contains(f.extension())) out.add(f.extension());
+                }
+            return List.copyOf(out);
         }
 
         /** MERT's defaults: 24 kHz, wav, 0.1% validation, seed 1317, 3 s minimum (fairseq's min_sample_size 72000). */
@@ -97,6 +123,7 @@ public final class ManifestBuilder {
                     .toList();
         }
         List<Manifest.Entry> good = new ArrayList<>();
+        Set<String> taken = new HashSet<>();
         List<Skipped> skipped = new ArrayList<>();
         int converted = 0, reused = 0;
         long minSamples = (long) Math.ceil(o.minSeconds() * o.targetRate());
@@ -104,42 +131,39 @@ public final class ManifestBuilder {
             String rel = relative(root, src);
             String outRel = withWavExtension(rel);
             Path dst = conv.resolve(outRel);
-            if (good.stream().anyMatch(e -> e.path().equals(outRel))) {
+            if (taken.contains(outRel)) {
                 skipped.add(new Skipped(rel, "duplicate: another file already converts to " + outRel));
                 continue;
             }
             long samples;
-            try {
-                WavFile.Info done = upToDate(src, dst, o.targetRate());
-                if (done != null) {
-                    samples = done.frames();
-                    reused++;
-                } else {
-                    if (!rel.toLowerCase(Locale.ROOT).endsWith(".wav")) {
-                        skipped.add(new Skipped(rel, "unsupported format: only WAV can be decoded (convert it to WAV first)"));
-                        continue;
-                    }
-                    WavFile.Audio a = WavFile.readMono(src);
-                    if (a.samples().length == 0) {
-                        skipped.add(new Skipped(rel, "empty: no audio samples"));
-                        continue;
-                    }
-                    float[] x = a.sampleRate() == o.targetRate() ? a.samples()
-                            : Resampler.resample(a.samples(), a.sampleRate(), o.targetRate());
-                    if (x.length < minSamples) {
-                        skipped.add(new Skipped(rel, String.format(Locale.ROOT, "too short: %.3f s < %.3f s",
-                                x.length / (double) o.targetRate(), o.minSeconds())));
-                        continue;
-                    }
-                    WavFile.Encoding enc = WavFile.info(src).encoding();
-                    boolean lowRes = enc == WavFile.Encoding.PCM_U8 || enc == WavFile.Encoding.PCM_16;
+            WavFile.Info done = upToDate(src, dst, o.targetRate());
+            if (done != null) {
+                samples = done.frames();
+                reused++;
+            } else {
+                DecodedAudio a;
+                try {
+                    a = AudioDecoders.decode(src);
+                } catch (AudioFormatException e) {
+                    skipped.add(new Skipped(rel, "corrupt: " + e.getMessage()));
+                    continue;
+                } catch (IOException e) {
+                    skipped.add(new Skipped(rel, "unreadable: " + e));
+                    continue;
+                }
+                if (a.frames() == 0) {
+                    skipped.add(new Skipped(rel, "empty: no audio samples"));
+                    continue;
+                }
+                float[] mono = a.mono();
+                float[] x = a.sampleRate() == o.targetRate() ? mono : Resampler.resample(mono, a.sampleRate(), o.targetRate());
+                if (x.length >= minSamples) {
+                    // 16-bit output is lossless for sources of 16 bits or fewer; anything finer stays float
+                    boolean lowRes = a.bitsPerSample() > 0 && a.bitsPerSample() <= 16;
                     WavFile.writeMono(dst, x, o.targetRate(), lowRes ? WavFile.Encoding.PCM_16 : WavFile.Encoding.FLOAT_32);
-                    samples = x.length;
                     converted++;
                 }
-            } catch (WavFormatException e) {
-                skipped.add(new Skipped(rel, "corrupt: " + e.getMessage()));
-                continue;
+                samples = x.length;
             }
             if (samples < minSamples) {
                 skipped.add(new Skipped(rel, String.format(Locale.ROOT, "too short: %.3f s < %.3f s",
@@ -147,6 +171,7 @@ public final class ManifestBuilder {
                 continue;
             }
             good.add(new Manifest.Entry(outRel, samples));
+            taken.add(outRel);
         }
 
         List<Manifest.Entry> shuffled = new ArrayList<>(good);

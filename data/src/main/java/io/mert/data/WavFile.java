@@ -74,6 +74,21 @@ public final class WavFile {
         return new Audio(out, info.sampleRate);
     }
 
+    /** All channels of a WAV file, de-interleaved. */
+    public record Pcm(Info info, float[][] channels) {}
+
+    /** Reads every channel of the file held in {@code bytes} ({@code file} names it in messages). */
+    public static Pcm read(Path file, byte[] bytes) throws WavFormatException {
+        Parsed p = parse(file, bytes);
+        Info info = p.info;
+        int frames = Math.toIntExact(info.frames);
+        float[][] out = new float[info.channels][frames];
+        ByteBuffer b = p.data;
+        for (int i = 0; i < frames; i++)
+            for (int c = 0; c < info.channels; c++) out[c][i] = (float) sample(b, info.encoding);
+        return new Pcm(info, out);
+    }
+
     private static double sample(ByteBuffer b, Encoding e) {
         return switch (e) {
             case PCM_U8 -> ((b.get() & 0xFF) - 128) / 128.0;

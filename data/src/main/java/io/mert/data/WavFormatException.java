@@ -1,9 +1,9 @@
 package io.mert.data;
 
-import java.io.IOException;
+import io.mert.data.audio.AudioFormatException;
 
 /** A WAV file that is corrupt, truncated or in an encoding this reader does not support. */
-public final class WavFormatException extends IOException {
+public final class WavFormatException extends AudioFormatException {
     public WavFormatException(String message) {
         super(message);
     }

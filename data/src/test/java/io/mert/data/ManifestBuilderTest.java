@@ -132,4 +132,70 @@ class ManifestBuilderTest {
         }
         return m;
     }
+
+    private static Path fixture(String name) throws Exception {
+        return Path.of(ManifestBuilderTest.class.getResource("/audio/" + name).toURI());
+    }
+
+    @Test
+    void mixedFormatsConvertAndACorruptFileIsSkipped() throws Exception {
+        Path root = tmp.resolve("mixed");
+        Files.createDirectories(root.resolve("lossy"));
+        Files.copy(fixture("chord44s.flac"), root.resolve("a.flac"));          // 1.0 s, 44.1 kHz stereo, 16 bit
+        Files.copy(fixture("chord24bit.flac"), root.resolve("b.FLAC"));        // 0.5 s, 22.05 kHz, 24 bit
+        Files.copy(fixture("chord22m.ogg"), root.resolve("lossy/c.ogg"));      // 1.5 s, 22.05 kHz
+        Files.copy(fixture("chord22m.mp3"), root.resolve("lossy/d.mp3"));      // 1.5 s, 22.05 kHz
+        WavFile.writeMono(root.resolve("e.wav"), tone(16000, 1.0, 440), 16000, WavFile.Encoding.PCM_16);
+        byte[] flac = Files.readAllBytes(fixture("chord22m.flac"));
+        Files.write(root.resolve("lossy/broken.flac"), Arrays.copyOf(flac, flac.length / 2));
+        Files.copy(fixture("chord22m.mp3"), root.resolve("lossy/c.mp3"));      // converts to c.wav too: a duplicate
+        Files.writeString(root.resolve("notes.txt"), "not picked up");
+
+        Path conv = tmp.resolve("mixed-converted");
+        Path out = tmp.resolve("mixed-manifest");
+        ManifestBuilder.Options opts = new ManifestBuilder.Options(root, conv, out, 24000,
+                List.of("wav,flac", ".OGG", "mp3"), 0, 1, 0.25);
+        assertEquals(List.of("wav", "flac", "ogg", "mp3"), opts.extensions());
+        ManifestBuilder.Result res = ManifestBuilder.build(opts);
+
+        Map<String, String> reasons = res.skipped().stream()
+                .collect(Collectors.toMap(ManifestBuilder.Skipped::path, ManifestBuilder.Skipped::reason));
+        assertEquals(Set.of("lossy/broken.flac", "lossy/c.ogg"), reasons.keySet(), reasons.toString());
+        assertTrue(reasons.get("lossy/broken.flac").startsWith("corrupt: ") && reasons.get("lossy/broken.flac").contains("truncated"),
+                reasons.get("lossy/broken.flac"));
+        assertTrue(reasons.get("lossy/c.ogg").startsWith("duplicate"), reasons.get("lossy/c.ogg")); // c.mp3 sorts first
+        List<String> skippedTsv = Files.readAllLines(out.resolve("skipped.tsv"));
+        assertEquals(2, skippedTsv.size());
+        assertTrue(skippedTsv.stream().anyMatch(l -> l.startsWith("lossy/broken.flac\tcorrupt: ")), skippedTsv.toString());
+
+        Manifest train = Manifest.read(out.resolve("train.tsv"));
+        Map<String, Long> got = new HashMap<>();
+        for (int i = 0; i < train.size(); i++) got.put(train.entry(i).path(), train.entry(i).numSamples());
+        // lengths: ceil(frames * 24000 / rate), with MP3 and Vorbis trimmed to the encoder's input length
+        assertEquals(Map.of("a.wav", 24000L, "b.wav", 12000L, "lossy/c.wav", 36000L, "lossy/d.wav", 36000L, "e.wav", 24000L), got);
+        assertEquals(5, res.converted());
+
+        // the converted FLAC is our resampler applied to the decoded mono mix, stored as 16 bit
+        float[] decoded = io.mert.data.audio.AudioDecoders.decode(root.resolve("a.flac")).mono();
+        float[] want = Resampler.resample(decoded, 44100, 24000);
+        float[] a = WavFile.readMono(conv.resolve("a.wav")).samples();
+        assertEquals(WavFile.Encoding.PCM_16, WavFile.info(conv.resolve("a.wav")).encoding());
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], a[i], 0.5 / 32768 + 1e-7, "sample " + i);
+        // 24-bit source keeps its resolution: float output
+        assertEquals(WavFile.Encoding.FLOAT_32, WavFile.info(conv.resolve("b.wav")).encoding());
+        assertEquals(WavFile.Encoding.FLOAT_32, WavFile.info(conv.resolve("lossy/d.wav")).encoding());
+
+        // nothing to convert again on a rerun; the corrupt file is still listed
+        ManifestBuilder.Result again = ManifestBuilder.build(opts);
+        assertEquals(0, again.converted());
+        assertEquals(5, again.reused());
+        assertEquals(2, again.skipped().size());
+    }
+
+    @Test
+    void unsupportedExtensionsAreRejectedUpFront() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
+                new ManifestBuilder.Options(tmp, tmp.resolve("c"), tmp.resolve("o"), 24000, List.of("wav,aac"), 0, 1, 0));
+        assertTrue(e.getMessage().contains("'aac'") && e.getMessage().contains("wav, flac, ogg, mp3"), e.getMessage());
+    }
 }
