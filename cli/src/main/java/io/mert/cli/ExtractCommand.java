@@ -2,6 +2,8 @@ package io.mert.cli;
 
 import io.mert.data.Resampler;
 import io.mert.data.WavFile;
+import io.mert.data.audio.AudioDecoders;
+import io.mert.data.audio.DecodedAudio;
 import io.mert.model.nn.MertNetwork;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -17,7 +19,7 @@ final class ExtractCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, description = "checkpoint directory (RUN/checkpoints/step-NNNNNNNNN)")
     Path checkpoint;
 
-    @Option(names = "--input", required = true, description = "audio file (WAV, any rate and channel count)")
+    @Option(names = "--input", required = true, description = "audio file: WAV, FLAC, Ogg Vorbis or MP3, any rate and channel count (downmixed, resampled)")
     Path input;
 
     @Option(names = "--output", required = true, description = "output .npy")
@@ -31,7 +33,8 @@ final class ExtractCommand implements Callable<Integer> {
         if (!reduce.equals("none") && !reduce.equals("mean")) {
             throw new IllegalArgumentException("--reduce " + reduce + ": allowed values are none, mean");
         }
-        WavFile.Audio audio = WavFile.readMono(input);
+        DecodedAudio decoded = AudioDecoders.decode(input); // WAV, FLAC, Ogg Vorbis or MP3, by content
+        WavFile.Audio audio = new WavFile.Audio(decoded.mono(), decoded.sampleRate());
         try (MertNetwork net = Extraction.load(checkpoint)) {
             int rate = net.config().sampleRate();
             float[] wave = audio.sampleRate() == rate ? audio.samples() : Resampler.resample(audio.samples(), audio.sampleRate(), rate);
