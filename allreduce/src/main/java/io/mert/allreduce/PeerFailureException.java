@@ -3,6 +3,9 @@ package io.mert.allreduce;
 /** An allreduce ended because a ring neighbour stopped sending or receiving in time. */
 public final class PeerFailureException extends Exception {
 
+    /** {@link #peerRank()} of an operation that was called off rather than failed by a neighbour. */
+    public static final int NO_PEER = -1;
+
     private final int peerRank;
 
     public PeerFailureException(int peerRank, String message) {
@@ -10,7 +13,7 @@ public final class PeerFailureException extends Exception {
         this.peerRank = peerRank;
     }
 
-    /** The rank (in the failed operation's generation) that went silent. */
+    /** The rank (in the failed operation's generation) that went silent, or {@link #NO_PEER}. */
     public int peerRank() {
         return peerRank;
     }

@@ -61,6 +61,8 @@ public final class RingAllReduce implements AutoCloseable {
     private ExclusivePublication publication;
     private DataPlaneEndpoint publicationTarget;
     private long generation = -1;
+    /** Set from another thread when the coordinator has moved on: operations of older generations end at once. */
+    private volatile long abortBefore = -1;
     private int rank;
     private int worldSize;
     private int prevRank;
@@ -98,6 +100,15 @@ public final class RingAllReduce implements AutoCloseable {
 
     public long generation() {
         return generation;
+    }
+
+    /**
+     * Ends any allreduce of a generation older than {@code newGeneration} (now, or when it starts) with a
+     * {@link PeerFailureException}, instead of waiting for the peer timeout: the coordinator has already
+     * replaced the generation, so its result could never be used. Safe to call from any thread.
+     */
+    public void abortBefore(long newGeneration) {
+        if (newGeneration > abortBefore) abortBefore = newGeneration;
     }
 
     /**
@@ -196,6 +207,10 @@ public final class RingAllReduce implements AutoCloseable {
             if (work > 0) {
                 idle.reset();
                 continue;
+            }
+            if (abortBefore > generation) {
+                throw new PeerFailureException(PeerFailureException.NO_PEER, "generation " + generation
+                        + " was replaced by generation " + abortBefore + " during step " + step);
             }
             long now = System.nanoTime();
             if (queueHead < queueTail && now - lastSendNanos > timeoutNanos) {

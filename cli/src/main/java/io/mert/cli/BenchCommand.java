@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** {@code mert bench}: benchmarks that print our numbers next to a peer's. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks, each printing a ratio against its peer.",
-        subcommands = {AllReduceBenchCommand.class, StepBenchCommand.class, ScalingBenchCommand.class})
+        subcommands = {AllReduceBenchCommand.class, StepBenchCommand.class, ScalingBenchCommand.class, RecoveryBenchCommand.class})
 final class BenchCommand implements Runnable {
 
     @CommandLine.Spec

@@ -29,6 +29,10 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+import org.apache.pekko.actor.Address;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Subscribe;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -50,7 +54,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public static final ServiceKey<CoordinatorInbound> SERVICE_KEY =
             ServiceKey.create(CoordinatorInbound.class, ServiceNames.COORDINATOR);
 
-    public sealed interface Command permits FromWorker, WorkerLost, Timeout, Stop {
+    public sealed interface Command permits FromWorker, WorkerLost, Reachability, Timeout, Stop {
     }
 
     /** A message from a worker, delivered through the remote inbox. */
@@ -58,6 +62,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     record WorkerLost(String workerId, ActorRef<WorkerInbound> inbox) implements Command {
+    }
+
+    /** The cluster's failure detector lost (or regained) heartbeats from the node at {@code address}. */
+    record Reachability(Address address, boolean reachable) implements Command {
     }
 
     record Timeout(long generation, long step, Phase phase) implements Command {
@@ -85,6 +93,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private final String inboxAddress;
 
     private final Map<String, Member> registered = new LinkedHashMap<>();
+    /** Workers dropped because their node became unreachable, by node: readmitted if it comes back. */
+    private final Map<Address, List<Member>> droppedUnreachable = new HashMap<>();
     private List<Member> members = List.of();
     private final Map<Integer, GenerationReady> ready = new HashMap<>();
     private final Map<Integer, StepDone> done = new HashMap<>();
@@ -127,6 +137,14 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }), "inbox");
         this.inboxAddress = resolver.toSerializationFormat(inbox);
         ctx.getSystem().receptionist().tell(Receptionist.register(SERVICE_KEY, inbox));
+        if ("cluster".equals(ctx.getSystem().settings().config().getString("pekko.actor.provider"))) {
+            // Unreachability (a few seconds of missing heartbeats) comes well before the split-brain
+            // resolver downs the node and death watch fires: drop the worker then, so a kill costs the
+            // failure detector's pause, not the downing delay plus the allreduce timeout.
+            ActorRef<ClusterEvent.ReachabilityEvent> reachability = ctx.messageAdapter(ClusterEvent.ReachabilityEvent.class,
+                    ev -> new Reachability(ev.member().address(), ev instanceof ClusterEvent.ReachableMember));
+            Cluster.get(ctx.getSystem()).subscriptions().tell(Subscribe.create(reachability, ClusterEvent.ReachabilityEvent.class));
+        }
         ObjectNode e = RunLog.object().put("step", completed).put("dataset_size", settings.datasetSize())
                 .put("steps_per_epoch", plan.stepsPerEpoch()).put("config_hash", config.configHash());
         event("coordinator_started", e);
@@ -137,6 +155,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         return newReceiveBuilder()
                 .onMessage(FromWorker.class, this::onFromWorker)
                 .onMessage(WorkerLost.class, this::onWorkerLost)
+                .onMessage(Reachability.class, this::onReachability)
                 .onMessage(Timeout.class, this::onTimeout)
                 .onMessage(Stop.class, s -> finish("stopped: " + s.reason(), false))
                 .build();
@@ -162,10 +181,15 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         Member previous = registered.get(r.getWorkerId());
         if (previous != null && previous.inbox().equals(inbox)) return this;
         if (previous != null) getContext().unwatch(previous.inbox());
-        registered.put(r.getWorkerId(), new Member(r.getWorkerId(), inbox, r.getDataPlane()));
-        getContext().watchWith(inbox, new WorkerLost(r.getWorkerId(), inbox));
+        droppedUnreachable.values().forEach(l -> l.removeIf(m -> m.id().equals(r.getWorkerId())));
         event("worker_registered", RunLog.object().put("worker", r.getWorkerId()).put("device", r.getDevice())
-                .put("registered", registered.size()));
+                .put("registered", registered.size() + (previous == null ? 1 : 0)));
+        return admit(new Member(r.getWorkerId(), inbox, r.getDataPlane()));
+    }
+
+    private Behavior<Command> admit(Member m) {
+        registered.put(m.id(), m);
+        getContext().watchWith(m.inbox(), new WorkerLost(m.id(), m.inbox()));
         if (phase == Phase.WAITING_FOR_WORKERS) {
             if (registered.size() >= Math.max(config.worldSize(), config.minWorldSize())) return startGeneration();
         } else {
@@ -182,6 +206,26 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             return registered.isEmpty() ? Behaviors.stopped() : this;
         }
         return dropWorkers(List.of(lost.workerId()), "terminated");
+    }
+
+    private Behavior<Command> onReachability(Reachability r) {
+        if (phase == Phase.FINISHED) return this;
+        if (!r.reachable()) {
+            List<Member> there = registered.values().stream()
+                    .filter(m -> m.inbox().path().address().equals(r.address())).toList();
+            if (there.isEmpty()) return this;
+            droppedUnreachable.put(r.address(), new ArrayList<>(there));
+            return dropWorkers(there.stream().map(Member::id).toList(), "unreachable: no cluster heartbeats from " + r.address());
+        }
+        List<Member> back = droppedUnreachable.remove(r.address());
+        if (back == null) return this;
+        Behavior<Command> next = this;
+        for (Member m : back) {
+            if (registered.containsKey(m.id())) continue;
+            event("worker_reachable_again", RunLog.object().put("worker", m.id()).put("step", completed));
+            next = admit(m);
+        }
+        return next;
     }
 
     private Behavior<Command> dropWorkers(List<String> ids, String reason) {

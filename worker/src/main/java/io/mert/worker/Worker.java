@@ -93,6 +93,9 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
         this.sessions = sessions;
         this.resolver = ActorRefResolver.get(ctx.getSystem());
         ActorRef<WorkerInbound> inbox = ctx.spawn(Behaviors.<WorkerInbound>receiveMessage(m -> {
+            // The inbox runs on the default dispatcher while this actor may be blocked in an allreduce of
+            // the generation the new one replaces: call that operation off now rather than at its timeout.
+            if (m.hasStartGeneration()) ring.abortBefore(m.getStartGeneration().getGeneration());
             ctx.getSelf().tell(new FromCoordinator(m));
             return Behaviors.same();
         }), "inbox");
