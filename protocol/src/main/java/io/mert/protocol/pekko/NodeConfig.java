@@ -18,12 +18,26 @@ public final class NodeConfig {
     }
 
     /**
-     * @param host      the address other nodes reach this one at
+     * @param host      the address other nodes reach this one at; it also is the address the node listens on
      * @param port      Artery port, 0 for any free port
      * @param seedNodes "host:port" of the nodes to join (the coordinator), empty to form a cluster alone
      * @param role      "coordinator" or "worker"
      */
     public static Config of(String host, int port, List<String> seedNodes, String role) {
+        return of(host, null, port, seedNodes, role);
+    }
+
+    /**
+     * A node whose advertised (canonical) address differs from the interface it listens on. Pekko
+     * drops messages addressed to any name but the canonical one, so in Kubernetes the coordinator
+     * advertises the stable DNS name its workers use as seed node, while it listens on 0.0.0.0:
+     * that name may not resolve inside its own pod yet when the JVM starts.
+     *
+     * @param bindHost the interface address to listen on (e.g. 0.0.0.0), or null to listen on {@code host}
+     */
+    public static Config of(String host, String bindHost, int port, List<String> seedNodes, String role) {
+        if (host == null || host.isBlank()) throw new IllegalArgumentException("the node's advertised host is empty");
+        String bind = bindHost == null || bindHost.isBlank() ? host : bindHost;
         String seeds = seedNodes.stream()
                 .map(s -> "\"pekko://" + SYSTEM_NAME + "@" + s + "\"")
                 .collect(Collectors.joining(","));
@@ -38,6 +52,9 @@ public final class NodeConfig {
                         "pekko.remote.artery.transport = tcp",
                         "pekko.remote.artery.canonical.hostname = \"" + host + "\"",
                         "pekko.remote.artery.canonical.port = " + port,
+                        "pekko.remote.artery.bind.hostname = \"" + bind + "\"",
+                        // empty: the same port as the canonical one (also when that one was picked freely)
+                        "pekko.remote.artery.bind.port = \"\"",
                         "pekko.cluster.seed-nodes = [" + seeds + "]",
                         "pekko.cluster.roles = [\"" + role + "\"]",
                         "pekko.cluster.jmx.enabled = off",
