@@ -25,27 +25,60 @@ final class CoordinatorCommand implements Callable<Integer> {
     @Parameters(arity = "0..*", paramLabel = "key=value", description = "config overrides")
     List<String> overrides = new ArrayList<>();
 
-    @Option(names = "--bind", required = true, description = "HOST:PORT this coordinator listens on")
+    @Option(names = "--bind", required = true, description = "HOST:PORT workers join (pass the same to `mert worker "
+            + "--join`); the coordinator also listens there unless --listen-host says otherwise")
     String bind;
+
+    @Option(names = "--listen-host", description = "interface to listen on when it differs from the --bind host, "
+            + "e.g. 0.0.0.0 in a Kubernetes pod whose --bind host is its stable DNS name (default: the --bind host)")
+    String listenHost;
 
     @Option(names = "--run-dir", description = "run directory (default: checkpoint.save_dir)")
     Path runDir;
+
+    @Option(names = "--resume-if-present", description = "when the run directory already holds a valid checkpoint, "
+            + "continue that run as `mert resume` does (its recorded config wins) instead of refusing to start; "
+            + "for restarted coordinators, e.g. a rescheduled Kubernetes pod")
+    boolean resumeIfPresent;
 
     @Override
     public Integer call() throws Exception {
         TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.load(config, overrides));
         Path run = RunSetup.runDir(cfg, runDir);
+        return serve(settingsFor(cfg, run, resumeIfPresent, System.out), bind, listenHost, System.out);
+    }
+
+    /**
+     * A new run in {@code run}, or, with {@code resumeIfPresent} and a valid checkpoint there, the
+     * continuation of the run it holds (the same settings `mert resume` builds).
+     */
+    static CoordinatorSettings settingsFor(TrainConfig cfg, Path run, boolean resumeIfPresent, PrintStream out) throws Exception {
+        if (resumeIfPresent && RunSetup.resumePoint(run, cfg.keepLast()).isPresent()) {
+            CoordinatorSettings resumed = ResumeCommand.settingsFor(run);
+            out.println("resuming " + run.toAbsolutePath() + " at step " + resumed.startStep() + " from "
+                    + resumed.restoreCheckpoint() + " (the run directory holds a valid checkpoint)");
+            if (!resumed.config().configHash().equals(cfg.configHash())) {
+                out.println("note: --config differs from the run's recorded " + RunSetup.CONFIG_FILE
+                        + "; the recorded one is used (start a new run in another directory to change it)");
+            }
+            return resumed;
+        }
         RunSetup.startNewRun(run, cfg);
-        return serve(CoordinatorSettings.fresh(cfg, run, RunSetup.datasetSize(cfg)), bind, System.out);
+        return CoordinatorSettings.fresh(cfg, run, RunSetup.datasetSize(cfg));
     }
 
     /** Runs a coordinator node until the run ends; returns the exit code. */
     static int serve(CoordinatorSettings settings, String bind, PrintStream out) {
+        return serve(settings, bind, null, out);
+    }
+
+    /** As {@link #serve(CoordinatorSettings, String, PrintStream)}, listening on {@code listenHost} when not null. */
+    static int serve(CoordinatorSettings settings, String bind, String listenHost, PrintStream out) {
         HostPort hp = HostPort.parse(bind);
         int port = hp.port() == 0 ? LocalCluster.freePort() : hp.port();
         CompletableFuture<Boolean> result = new CompletableFuture<>();
         ConsoleProgress progress = new ConsoleProgress(out, settings.config().logInterval(), settings.config().maxUpdate());
-        CoordinatorNode node = CoordinatorNode.start(hp.host(), port, settings, new io.mert.coordinator.RunListener() {
+        CoordinatorNode node = CoordinatorNode.start(hp.host(), listenHost, port, settings, new io.mert.coordinator.RunListener() {
             @Override
             public void onStep(com.fasterxml.jackson.databind.node.ObjectNode m) {
                 progress.onStep(m);
@@ -67,8 +100,8 @@ final class CoordinatorCommand implements Callable<Integer> {
                 result.complete(false);
             }
         });
-        out.println("coordinator listening on " + hp.host() + ":" + port + "; join workers with: mert worker --join "
-                + hp.host() + ":" + port);
+        out.println("coordinator listening on " + (listenHost != null ? listenHost : hp.host()) + ":" + port
+                + "; join workers with: mert worker --join " + hp.host() + ":" + port);
         node.awaitTermination(Duration.ofDays(365));
         return result.getNow(false) ? 0 : 1;
     }

@@ -20,9 +20,17 @@ final class CoordinatorNode implements AutoCloseable {
     }
 
     static CoordinatorNode start(String host, int port, CoordinatorSettings settings, RunListener listener) {
+        return start(host, null, port, settings, listener);
+    }
+
+    /**
+     * @param host     the address workers join (the seed node they name); in Kubernetes the pod's stable DNS name
+     * @param bindHost the interface to listen on when it differs from {@code host} (0.0.0.0 in a pod), else null
+     */
+    static CoordinatorNode start(String host, String bindHost, int port, CoordinatorSettings settings, RunListener listener) {
         String self = host + ":" + port;
         return new CoordinatorNode(ActorSystem.create(Coordinator.create(settings, listener), NodeConfig.SYSTEM_NAME,
-                NodeConfig.of(host, port, List.of(self), "coordinator")));
+                NodeConfig.of(host, bindHost, port, List.of(self), "coordinator")));
     }
 
     /** Runs {@code action} when the node has stopped, for whatever reason. */

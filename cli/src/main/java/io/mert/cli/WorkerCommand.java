@@ -19,6 +19,10 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--bind", defaultValue = "127.0.0.1:0", description = "this worker's cluster address (default ${DEFAULT-VALUE})")
     String bind;
 
+    @Option(names = "--listen-host", description = "interface the cluster port listens on when it differs from the "
+            + "--bind host, e.g. 0.0.0.0 (default: the --bind host)")
+    String listenHost;
+
     @Option(names = "--data-plane", description = "HOST:PORT where this worker receives allreduce frames over UDP "
             + "(default: the --bind host and a free port)")
     String dataPlane;
@@ -51,7 +55,7 @@ final class WorkerCommand implements Callable<Integer> {
             // split-brain resolver downed this side), it starts a fresh node and waits for a restarted
             // coordinator (`mert resume`), which hands it the newest checkpoint.
             while (true) {
-                WorkerNode node = WorkerNode.start(self.host(), port, join, driver.aeronDirectoryName(),
+                WorkerNode node = WorkerNode.start(self.host(), listenHost, port, join, driver.aeronDirectoryName(),
                         new WorkerSettings(name, endpoint, device));
                 node.awaitTermination(Duration.ofDays(365));
                 if (node.runFinished()) break;

@@ -35,6 +35,12 @@ final class WorkerNode implements AutoCloseable {
     }
 
     static WorkerNode start(String host, int port, String coordinator, String aeronDirectory, WorkerSettings settings) {
+        return start(host, null, port, coordinator, aeronDirectory, settings);
+    }
+
+    /** @param bindHost the interface to listen on when it differs from the advertised {@code host}, else null */
+    static WorkerNode start(String host, String bindHost, int port, String coordinator, String aeronDirectory,
+                            WorkerSettings settings) {
         Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(aeronDirectory));
         RingAllReduce ring = new RingAllReduce(aeron, settings.dataPlane(), AllReduceConfig.defaults());
         Behavior<Void> guardian = Behaviors.setup(ctx -> {
@@ -45,7 +51,7 @@ final class WorkerNode implements AutoCloseable {
                     signal instanceof Terminated ? Behaviors.stopped() : Behaviors.same());
         });
         ActorSystem<Void> system = ActorSystem.create(guardian, NodeConfig.SYSTEM_NAME,
-                NodeConfig.of(host, port, List.of(coordinator), "worker"));
+                NodeConfig.of(host, bindHost, port, List.of(coordinator), "worker"));
         WorkerNode node = new WorkerNode(system, aeron, ring);
         system.getWhenTerminated().thenRun(node::closeDataPlane);
         return node;

@@ -18,17 +18,38 @@ public final class NodeConfig {
     }
 
     /**
-     * @param host      the address other nodes reach this one at
+     * @param host      the address other nodes reach this one at; it also is the address the node listens on
      * @param port      Artery port, 0 for any free port
      * @param seedNodes "host:port" of the nodes to join (the coordinator), empty to form a cluster alone
      * @param role      "coordinator" or "worker"
      */
     public static Config of(String host, int port, List<String> seedNodes, String role) {
-        return of(host, port, seedNodes, role, new TransportSecurity.Plaintext());
+        return of(host, null, port, seedNodes, role, new TransportSecurity.Plaintext());
     }
 
     /** As {@link #of(String, int, List, String)}, with the cluster transport protected as {@code security} says. */
     public static Config of(String host, int port, List<String> seedNodes, String role, TransportSecurity security) {
+        return of(host, null, port, seedNodes, role, security);
+    }
+
+    /** As {@link #of(String, String, int, List, String, TransportSecurity)} over plain TCP. */
+    public static Config of(String host, String bindHost, int port, List<String> seedNodes, String role) {
+        return of(host, bindHost, port, seedNodes, role, new TransportSecurity.Plaintext());
+    }
+
+    /**
+     * A node whose advertised (canonical) address differs from the interface it listens on. Pekko
+     * drops messages addressed to any name but the canonical one, so in Kubernetes the coordinator
+     * advertises the stable DNS name its workers use as seed node, while it listens on 0.0.0.0:
+     * that name may not resolve inside its own pod yet when the JVM starts.
+     *
+     * @param bindHost the interface address to listen on (e.g. 0.0.0.0), or null to listen on {@code host}
+     * @param security mutual TLS or plain TCP for the cluster connections
+     */
+    public static Config of(String host, String bindHost, int port, List<String> seedNodes, String role,
+                            TransportSecurity security) {
+        if (host == null || host.isBlank()) throw new IllegalArgumentException("the node's advertised host is empty");
+        String bind = bindHost == null || bindHost.isBlank() ? host : bindHost;
         String seeds = seedNodes.stream()
                 .map(s -> "\"pekko://" + SYSTEM_NAME + "@" + s + "\"")
                 .collect(Collectors.joining(","));
@@ -42,6 +63,9 @@ public final class NodeConfig {
                         "pekko.log-dead-letters-during-shutdown = off",
                         "pekko.remote.artery.canonical.hostname = \"" + host + "\"",
                         "pekko.remote.artery.canonical.port = " + port,
+                        "pekko.remote.artery.bind.hostname = \"" + bind + "\"",
+                        // empty: the same port as the canonical one (also when that one was picked freely)
+                        "pekko.remote.artery.bind.port = \"\"",
                         "pekko.cluster.seed-nodes = [" + seeds + "]",
                         "pekko.cluster.roles = [\"" + role + "\"]",
                         "pekko.cluster.jmx.enabled = off",
