@@ -139,6 +139,12 @@ prometheus.io/path: /metrics
 - name: tmp
   emptyDir:
     sizeLimit: {{ .Values.volumes.tmpSize }}
+{{- if .Values.tls.secretName }}
+- name: tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+    defaultMode: 0440
+{{- end }}
 {{- end }}
 
 {{- define "mert.commonMounts" -}}
@@ -155,4 +161,23 @@ prometheus.io/path: /metrics
   readOnly: {{ .Values.volumes.labels.readOnly }}
 - name: tmp
   mountPath: /tmp
+{{- if .Values.tls.secretName }}
+- name: tls
+  mountPath: {{ .Values.tls.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* How the pods protect their cluster connections: mutual TLS from the Secret, or plain TCP when asked. */}}
+{{- define "mert.tlsArgs" -}}
+{{- if and .Values.tls.secretName .Values.tls.insecurePlaintext -}}
+{{- fail "tls.secretName and tls.insecurePlaintext exclude each other: choose one" -}}
+{{- else if .Values.tls.secretName -}}
+- --tls-dir
+- {{ .Values.tls.mountPath | quote }}
+{{- else if .Values.tls.insecurePlaintext -}}
+- --insecure-plaintext
+{{- else -}}
+{{- fail "set tls.secretName to a Secret made from `mert certs --out DIR` (keys node.p12, truststore.p12, password) for mutual TLS between the pods, or tls.insecurePlaintext=true on a network you trust" -}}
+{{- end -}}
 {{- end }}

@@ -1,6 +1,7 @@
 package io.mert.cli;
 
 import io.mert.coordinator.CoordinatorSettings;
+import io.mert.protocol.pekko.TransportSecurity;
 import io.mert.model.config.TrainConfig;
 import io.mert.worker.SessionFactories;
 import picocli.CommandLine.Command;
@@ -41,11 +42,15 @@ final class CoordinatorCommand implements Callable<Integer> {
             + "for restarted coordinators, e.g. a rescheduled Kubernetes pod")
     boolean resumeIfPresent;
 
+    @picocli.CommandLine.Mixin
+    ClusterSecurityOptions security = new ClusterSecurityOptions();
+
     @Override
     public Integer call() throws Exception {
+        TransportSecurity transport = security.resolve(System.out);
         TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.load(config, overrides));
         Path run = RunSetup.runDir(cfg, runDir);
-        return serve(settingsFor(cfg, run, resumeIfPresent, System.out), bind, listenHost, System.out);
+        return serve(settingsFor(cfg, run, resumeIfPresent, System.out), bind, listenHost, transport, System.out);
     }
 
     /**
@@ -67,18 +72,26 @@ final class CoordinatorCommand implements Callable<Integer> {
         return CoordinatorSettings.fresh(cfg, run, RunSetup.datasetSize(cfg));
     }
 
-    /** Runs a coordinator node until the run ends; returns the exit code. */
-    static int serve(CoordinatorSettings settings, String bind, PrintStream out) {
-        return serve(settings, bind, null, out);
-    }
-
-    /** As {@link #serve(CoordinatorSettings, String, PrintStream)}, listening on {@code listenHost} when not null. */
-    static int serve(CoordinatorSettings settings, String bind, String listenHost, PrintStream out) {
+    /**
+     * Runs a coordinator node until the run ends; returns the exit code.
+     *
+     * @param listenHost the interface to listen on when it differs from the {@code bind} host, else null
+     */
+    static int serve(CoordinatorSettings settings, String bind, String listenHost, TransportSecurity security, PrintStream out) {
         HostPort hp = HostPort.parse(bind);
         int port = hp.port() == 0 ? LocalCluster.freePort() : hp.port();
         CompletableFuture<Boolean> result = new CompletableFuture<>();
         ConsoleProgress progress = new ConsoleProgress(out, settings.config().logInterval(), settings.config().maxUpdate());
-        CoordinatorNode node = CoordinatorNode.start(hp.host(), listenHost, port, settings, new io.mert.coordinator.RunListener() {
+        CoordinatorNode node = CoordinatorNode.start(hp.host(), listenHost, port, settings, listener(progress, result), security);
+        out.println("coordinator listening on " + (listenHost != null ? listenHost : hp.host()) + ":" + port
+                + (security instanceof TransportSecurity.MutualTls ? " (mutual TLS)" : " (plain TCP)")
+                + "; join workers with: mert worker --join " + hp.host() + ":" + port);
+        node.awaitTermination(Duration.ofDays(365));
+        return result.getNow(false) ? 0 : 1;
+    }
+
+    private static io.mert.coordinator.RunListener listener(ConsoleProgress progress, CompletableFuture<Boolean> result) {
+        return new io.mert.coordinator.RunListener() {
             @Override
             public void onStep(com.fasterxml.jackson.databind.node.ObjectNode m) {
                 progress.onStep(m);
@@ -99,10 +112,6 @@ final class CoordinatorCommand implements Callable<Integer> {
                 progress.onFailed(reason);
                 result.complete(false);
             }
-        });
-        out.println("coordinator listening on " + (listenHost != null ? listenHost : hp.host()) + ":" + port
-                + "; join workers with: mert worker --join " + hp.host() + ":" + port);
-        node.awaitTermination(Duration.ofDays(365));
-        return result.getNow(false) ? 0 : 1;
+        };
     }
 }

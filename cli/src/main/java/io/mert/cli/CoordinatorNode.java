@@ -4,6 +4,7 @@ import io.mert.coordinator.Coordinator;
 import io.mert.coordinator.CoordinatorSettings;
 import io.mert.coordinator.RunListener;
 import io.mert.protocol.pekko.NodeConfig;
+import io.mert.protocol.pekko.TransportSecurity;
 import org.apache.pekko.actor.typed.ActorSystem;
 
 import java.time.Duration;
@@ -19,18 +20,20 @@ final class CoordinatorNode implements AutoCloseable {
         this.system = system;
     }
 
+    /** A node on loopback for in-process clusters (plain TCP: nothing leaves the host). */
     static CoordinatorNode start(String host, int port, CoordinatorSettings settings, RunListener listener) {
-        return start(host, null, port, settings, listener);
+        return start(host, null, port, settings, listener, new TransportSecurity.Plaintext());
     }
 
     /**
      * @param host     the address workers join (the seed node they name); in Kubernetes the pod's stable DNS name
      * @param bindHost the interface to listen on when it differs from {@code host} (0.0.0.0 in a pod), else null
      */
-    static CoordinatorNode start(String host, String bindHost, int port, CoordinatorSettings settings, RunListener listener) {
+    static CoordinatorNode start(String host, String bindHost, int port, CoordinatorSettings settings, RunListener listener,
+                                 TransportSecurity security) {
         String self = host + ":" + port;
         return new CoordinatorNode(ActorSystem.create(Coordinator.create(settings, listener), NodeConfig.SYSTEM_NAME,
-                NodeConfig.of(host, bindHost, port, List.of(self), "coordinator")));
+                NodeConfig.of(host, bindHost, port, List.of(self), "coordinator", security)));
     }
 
     /** Runs {@code action} when the node has stopped, for whatever reason. */

@@ -40,6 +40,8 @@ final class RecoveryBenchCommand implements Callable<Integer> {
     @Option(names = "--workdir", description = "where the corpus, run and node logs go (default: a temp directory, deleted after)")
     Path workdir;
 
+    private Path tls;
+
     @Override
     public Integer call() throws Exception {
         return run(System.out);
@@ -63,9 +65,12 @@ final class RecoveryBenchCommand implements Callable<Integer> {
                     "common.log_interval=1"));
             Path config = work.resolve("config.yaml");
             Files.writeString(config, tree.toYaml());
+            tls = work.resolve("tls");
+            new ClusterCertificates().create(tls, List.of("ip:127.0.0.1"), 2); // nodes talk mutual TLS, as in production
             try (NodeProcesses nodes = new NodeProcesses(work, Mert.class.getName())) {
                 String coordinator = "127.0.0.1:" + LocalCluster.freePort();
-                Process c = nodes.start("coordinator", List.of("coordinator", "--config", config.toString(), "--bind", coordinator));
+                Process c = nodes.start("coordinator", List.of("coordinator", "--config", config.toString(), "--bind", coordinator,
+                        "--tls-dir", tls.toString()));
                 List<Process> alive = new ArrayList<>();
                 int next = 0;
                 for (; next < workers; next++) alive.add(startWorker(nodes, coordinator, next));
@@ -111,7 +116,7 @@ final class RecoveryBenchCommand implements Callable<Integer> {
 
     private Process startWorker(NodeProcesses nodes, String coordinator, int i) throws IOException {
         return nodes.start("worker-" + i, List.of("worker", "--join", coordinator, "--bind", "127.0.0.1:" + LocalCluster.freePort(),
-                "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "w" + i));
+                "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "w" + i, "--tls-dir", tls.toString()));
     }
 
     private static JsonNode awaitLine(Path file, Predicate<JsonNode> test, Process coordinator, NodeProcesses nodes, String what)

@@ -22,6 +22,9 @@ final class ResumeCommand implements Callable<Integer> {
     @Option(names = "--bind", defaultValue = "127.0.0.1:0", description = "coordinator address when remote workers join (N=0)")
     String bind;
 
+    @picocli.CommandLine.Mixin
+    ClusterSecurityOptions security = new ClusterSecurityOptions(); // used when remote workers join (N=0)
+
     @Option(names = "--listen-host", description = "interface to listen on when it differs from the --bind host (e.g. 0.0.0.0)")
     String listenHost;
 
@@ -30,7 +33,7 @@ final class ResumeCommand implements Callable<Integer> {
         CoordinatorSettings settings = settingsFor(runDir);
         System.out.println("resuming " + runDir.toAbsolutePath() + " at step " + settings.startStep()
                 + (settings.restoreCheckpoint() == null ? " (no valid checkpoint: from the start)" : " from " + settings.restoreCheckpoint()));
-        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, listenHost, System.out);
+        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, listenHost, security.resolve(System.out), System.out);
         TrainConfig cfg = settings.config();
         LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers,
                 new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate()), Duration.ofDays(365));

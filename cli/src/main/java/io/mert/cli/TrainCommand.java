@@ -29,6 +29,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--run-dir", description = "run directory (default: checkpoint.save_dir)")
     Path runDir;
 
+    @picocli.CommandLine.Mixin
+    ClusterSecurityOptions security = new ClusterSecurityOptions(); // used when remote workers join (N=0)
+
     @Option(names = "--bind", defaultValue = "127.0.0.1:0", description = "coordinator address when remote workers join (N=0)")
     String bind;
 
@@ -39,7 +42,7 @@ final class TrainCommand implements Callable<Integer> {
         RunSetup.startNewRun(run, cfg);
         int datasetSize = RunSetup.datasetSize(cfg);
         CoordinatorSettings settings = CoordinatorSettings.fresh(cfg, run, datasetSize);
-        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, System.out);
+        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, null, security.resolve(System.out), System.out);
         System.out.println("run directory " + run.toAbsolutePath() + ": " + datasetSize + " training clips, "
                 + localWorkers + " local worker(s)");
         LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers,

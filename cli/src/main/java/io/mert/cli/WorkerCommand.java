@@ -2,6 +2,7 @@ package io.mert.cli;
 
 import io.mert.allreduce.DataPlaneEndpoint;
 import io.mert.allreduce.EmbeddedDriver;
+import io.mert.protocol.pekko.TransportSecurity;
 import io.mert.worker.WorkerSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -41,8 +42,12 @@ final class WorkerCommand implements Callable<Integer> {
         }
     }
 
+    @picocli.CommandLine.Mixin
+    ClusterSecurityOptions security = new ClusterSecurityOptions();
+
     @Override
     public Integer call() {
+        TransportSecurity transport = security.resolve(System.out);
         HostPort self = HostPort.parse(bind);
         int port = self.port() == 0 ? LocalCluster.freePort() : self.port();
         HostPort data = dataPlane != null ? HostPort.parse(dataPlane) : new HostPort(self.host(), LocalCluster.freePort());
@@ -56,7 +61,7 @@ final class WorkerCommand implements Callable<Integer> {
             // coordinator (`mert resume`), which hands it the newest checkpoint.
             while (true) {
                 WorkerNode node = WorkerNode.start(self.host(), listenHost, port, join, driver.aeronDirectoryName(),
-                        new WorkerSettings(name, endpoint, device));
+                        new WorkerSettings(name, endpoint, device), transport);
                 node.awaitTermination(Duration.ofDays(365));
                 if (node.runFinished()) break;
                 System.out.println("worker " + name + ": lost the coordinator; waiting for it at " + join);

@@ -5,6 +5,7 @@ import io.mert.allreduce.AllReduceConfig;
 import io.mert.allreduce.DataPlaneEndpoint;
 import io.mert.allreduce.RingAllReduce;
 import io.mert.protocol.pekko.NodeConfig;
+import io.mert.protocol.pekko.TransportSecurity;
 import io.mert.worker.Worker;
 import io.mert.worker.WorkerSettings;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -34,13 +35,14 @@ final class WorkerNode implements AutoCloseable {
         this.ring = ring;
     }
 
+    /** A node on loopback for in-process clusters (plain TCP: nothing leaves the host). */
     static WorkerNode start(String host, int port, String coordinator, String aeronDirectory, WorkerSettings settings) {
-        return start(host, null, port, coordinator, aeronDirectory, settings);
+        return start(host, null, port, coordinator, aeronDirectory, settings, new TransportSecurity.Plaintext());
     }
 
     /** @param bindHost the interface to listen on when it differs from the advertised {@code host}, else null */
     static WorkerNode start(String host, String bindHost, int port, String coordinator, String aeronDirectory,
-                            WorkerSettings settings) {
+                            WorkerSettings settings, TransportSecurity security) {
         Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(aeronDirectory));
         RingAllReduce ring = new RingAllReduce(aeron, settings.dataPlane(), AllReduceConfig.defaults());
         Behavior<Void> guardian = Behaviors.setup(ctx -> {
@@ -51,7 +53,7 @@ final class WorkerNode implements AutoCloseable {
                     signal instanceof Terminated ? Behaviors.stopped() : Behaviors.same());
         });
         ActorSystem<Void> system = ActorSystem.create(guardian, NodeConfig.SYSTEM_NAME,
-                NodeConfig.of(host, bindHost, port, List.of(coordinator), "worker"));
+                NodeConfig.of(host, bindHost, port, List.of(coordinator), "worker", security));
         WorkerNode node = new WorkerNode(system, aeron, ring);
         system.getWhenTerminated().thenRun(node::closeDataPlane);
         return node;

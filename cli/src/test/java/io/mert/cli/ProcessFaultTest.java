@@ -29,6 +29,15 @@ class ProcessFaultTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final List<Process> processes = new ArrayList<>();
 
+    /** Every node of these tests talks mutual TLS, with certificates from `mert certs`. */
+    @org.junit.jupiter.api.io.TempDir
+    static Path certs;
+
+    @org.junit.jupiter.api.BeforeAll
+    static void clusterCertificates() throws Exception {
+        new ClusterCertificates().create(certs.resolve("tls"), List.of("ip:127.0.0.1"), 2);
+    }
+
     @AfterEach
     void killAll() {
         processes.forEach(Process::destroyForcibly);
@@ -39,6 +48,7 @@ class ProcessFaultTest {
                 "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx768m", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("java.class.path"), Mert.class.getName()));
         cmd.addAll(List.of(args));
+        cmd.addAll(List.of("--tls-dir", certs.resolve("tls").toString()));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         processes.add(p);
         return p;

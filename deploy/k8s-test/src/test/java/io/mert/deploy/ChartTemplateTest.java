@@ -63,6 +63,35 @@ class ChartTemplateTest {
     }
 
     @Test
+    void clusterConnectionsAreMutualTlsFromTheSecretOrPlaintextOnlyByExplicitChoice() throws Exception {
+        RenderedChart tls = RenderedChart.render(Map.of());
+        for (StatefulSet s : List.of(tls.coordinator(), tls.workers())) {
+            Container c = container(s);
+            assertEquals(Optional.of("/etc/mert-tls"), argAfter(c, "--tls-dir"), s.getMetadata().getName());
+            assertFalse(args(s).contains("--insecure-plaintext"));
+            Volume v = s.getSpec().getTemplate().getSpec().getVolumes().stream().filter(x -> x.getName().equals("tls"))
+                    .findFirst().orElseThrow();
+            assertEquals(RenderedChart.TLS_SECRET, v.getSecret().getSecretName());
+            VolumeMount m = c.getVolumeMounts().stream().filter(x -> x.getName().equals("tls")).findFirst().orElseThrow();
+            assertEquals("/etc/mert-tls", m.getMountPath());
+            assertTrue(m.getReadOnly(), "the certificates are mounted read-only");
+        }
+
+        RenderedChart plain = RenderedChart.render(values("tls.insecurePlaintext", true));
+        for (StatefulSet s : List.of(plain.coordinator(), plain.workers())) {
+            assertTrue(args(s).contains("--insecure-plaintext"), s.getMetadata().getName());
+            assertFalse(args(s).contains("--tls-dir"));
+            assertTrue(s.getSpec().getTemplate().getSpec().getVolumes().stream().noneMatch(x -> x.getName().equals("tls")));
+        }
+
+        Exception neither = assertThrows(Exception.class, () -> RenderedChart.renderExactly(Map.of()));
+        assertTrue(neither.getMessage().contains("set tls.secretName"), neither.getMessage());
+        Exception both = assertThrows(Exception.class, () -> RenderedChart.render(values("tls.secretName", "mert-tls",
+                "tls.insecurePlaintext", true)));
+        assertTrue(both.getMessage().contains("exclude each other"), both.getMessage());
+    }
+
+    @Test
     void oneCpuWorker() throws Exception {
         RenderedChart c = RenderedChart.render(values("workers.replicas", 1));
         assertEquals(List.of(), ApiValidation.validate(c.objects()), c.yaml());

@@ -38,6 +38,21 @@ record RenderedChart(String yaml, List<HasMetadata> objects) {
 
     /** Renders the chart with {@code values} (nested maps, as in a values file) over its defaults. */
     static RenderedChart render(Map<String, Object> values) throws IOException {
+        return renderExactly(withTlsSecret(values));
+    }
+
+    /** The tests' installs name a TLS Secret, as a real install must, unless they choose the transport themselves. */
+    static Map<String, Object> withTlsSecret(Map<String, Object> values) {
+        if (values.containsKey("tls")) return values;
+        Map<String, Object> v = new java.util.LinkedHashMap<>(values);
+        v.put("tls", Map.of("secretName", TLS_SECRET));
+        return v;
+    }
+
+    static final String TLS_SECRET = "mert-tls";
+
+    /** Renders with exactly {@code values} over the chart's defaults. */
+    static RenderedChart renderExactly(Map<String, Object> values) throws IOException {
         Path file = Files.createTempFile("mert-values", ".yaml");
         try {
             YAML.writeValue(file.toFile(), values);

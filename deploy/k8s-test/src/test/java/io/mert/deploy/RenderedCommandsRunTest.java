@@ -75,6 +75,9 @@ class RenderedCommandsRunTest {
         ManifestBuilder.build(ManifestBuilder.Options.defaults(corpus, audio, manifest).withValidFraction(0.1).withSeed(5));
         KMeansTeacher.run(KMeansTeacher.Options.defaults(manifest, labels).withK(8).withSeed(5));
 
+        // the Secret the chart mounts: certificates from `mert certs`, as a user makes them
+        assertEquals(0, io.mert.cli.Mert.execute("certs", "--out", pods.path("/etc/mert-tls"), "--san", "ip:127.0.0.1"));
+
         boolean httpSupported = supports("coordinator", "--http") && supports("worker", "--http");
         Path run = Path.of(pods.path(ChartTemplateTest.argAfter(coordinator, "--run-dir").orElseThrow()));
         LocalPods.Launch coordinatorPod = pods.launch(coordinator, "run1-mert-trainer-coordinator-0", httpSupported);
