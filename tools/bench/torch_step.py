@@ -91,7 +91,7 @@ def build(spec):
         encoder_ff_interm_dropout=spec["activation_dropout"],
         encoder_dropout=spec["dropout"],
         encoder_layer_norm_first=spec["layer_norm_first"],
-        encoder_layer_drop=0.0,  # mert-trainer has no layerdrop yet: keep the work equal
+        encoder_layer_drop=spec["encoder_layerdrop"],
         aux_num_out=None,
     )
     heads = Heads(spec["encoder_embed_dim"], spec["final_dim"], spec["label_classes"], spec["cqt_bins"])

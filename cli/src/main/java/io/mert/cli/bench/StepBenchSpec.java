@@ -56,6 +56,7 @@ public record StepBenchSpec(String preset, int batch, int cropSamples, int threa
                 .put("logit_temp", c.logitTemp()).put("feature_grad_mult", c.featureGradMult())
                 .put("dropout", c.dropout()).put("attention_dropout", c.attentionDropout())
                 .put("activation_dropout", c.activationDropout()).put("dropout_input", c.dropoutInput())
+                .put("encoder_layerdrop", c.encoderLayerdrop())
                 .put("cqt_bins", c.cqtBins());
         ArrayNode classes = o.putArray("label_classes");
         c.labelClasses().forEach(classes::add);

@@ -41,7 +41,7 @@ final class DropoutMasks {
             INDArray a = arrays.get(s.placeholder());
             double keep = 1.0 - s.p();
             Nd4j.getExecutioner().exec(new BernoulliDistribution(a, keep));
-            a.muli(1.0 / keep);
+            if (s.rescale()) a.muli(1.0 / keep);
             placeholders.put(s.placeholder(), a);
         }
     }

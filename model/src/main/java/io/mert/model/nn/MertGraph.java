@@ -29,8 +29,15 @@ final class MertGraph {
     static final String CQT = "in_cqt";
     static final String LABELS = "in_labels_";
 
-    /** A dropout site: placeholder name, drop probability and per-example shape. */
-    record DropoutSite(String placeholder, double p, long[] shape) {}
+    /**
+     * A dropout site: placeholder name, drop probability and per-example shape. {@code rescale}: kept values
+     * are scaled by 1/(1-p) (inverted dropout); layerdrop keeps a layer's output as it is.
+     */
+    record DropoutSite(String placeholder, double p, long[] shape, boolean rescale) {
+        DropoutSite(String placeholder, double p, long[] shape) {
+            this(placeholder, p, shape, true);
+        }
+    }
 
     final SameDiff sd;
     final int samples;
@@ -164,7 +171,7 @@ final class MertGraph {
         List<SDVariable> states = new ArrayList<>();
         states.add(x);
         for (int i = 0; i < c.encoderLayers(); i++) {
-            x = layer(x, i);
+            x = layerDrop(x, layer(x, i), i);
             states.add(x);
         }
         if (c.layerNormFirst()) {
@@ -221,7 +228,14 @@ final class MertGraph {
         SDVariable q = heads(ops.linear(x2, p.get(a + "q_proj.weight"), p.get(a + "q_proj.bias")).mul(1.0 / Math.sqrt(dh)));
         SDVariable k = heads(ops.linear(x2, p.get(a + "k_proj.weight"), p.get(a + "k_proj.bias")));
         SDVariable v = heads(ops.linear(x2, p.get(a + "v_proj.weight"), p.get(a + "v_proj.bias")));
-        SDVariable probs = sd.nn().softmax(sd.mmul(q, k, false, true, false), 3);
+        SDVariable scores = sd.mmul(q, k, false, true, false);
+        if (c.attentionRelax() > 0) {
+            // MERT's attention_relax (for fp16 range): (s / r - max(s / r)) * r before the softmax. The same
+            // probabilities as a plain softmax in exact arithmetic; spelled out so rounding follows MERT's.
+            SDVariable relaxed = scores.div(c.attentionRelax());
+            scores = relaxed.sub(relaxed.max(true, 3)).mul(c.attentionRelax());
+        }
+        SDVariable probs = sd.nn().softmax(scores, 3);
         probs = dropout(probs, c.attentionDropout(), "drop_attn_" + i, h, frames, frames);
         SDVariable ctx = sd.mmul(probs, v).permute(0, 2, 1, 3).reshape(-1, e);
         return ops.linear(ctx, p.get(a + "out_proj.weight"), p.get(a + "out_proj.bias")).reshape(-1, frames, e);
@@ -242,6 +256,19 @@ final class MertGraph {
         hdn = dropout(hdn.reshape(-1, frames, ffn), c.activationDropout(), "drop_activation_" + i, frames, ffn);
         return ops.linear(hdn.reshape(-1, ffn), p.get(f + "output_dense.weight"), p.get(f + "output_dense.bias"))
                 .reshape(-1, frames, e);
+    }
+
+    /**
+     * fairseq's encoder layerdrop, drawn per clip: a dropped layer passes its input through unchanged
+     * ({@code x + keep * (layer(x) - x)}, keep 0 or 1). fairseq draws once per GPU batch; a draw per clip
+     * keeps the expected update the same and, like every random choice here, independent of how the
+     * global batch is split across workers. The layer is still computed (a static graph).
+     */
+    private SDVariable layerDrop(SDVariable input, SDVariable output, int i) {
+        if (!training || c.encoderLayerdrop() <= 0) return output;
+        String name = "layerdrop_" + i;
+        dropouts.add(new DropoutSite(name, c.encoderLayerdrop(), new long[] {1, 1}, false));
+        return input.add(output.sub(input).mul(sd.placeHolder(name, DataType.FLOAT, -1, 1, 1)));
     }
 
     /** Multiplies by a mask placeholder (0 or 1/(1-p)) in the training graph; identity otherwise. */
