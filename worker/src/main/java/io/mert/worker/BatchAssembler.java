@@ -3,6 +3,7 @@ package io.mert.worker;
 import io.mert.data.TrainingClips;
 import io.mert.model.Batch;
 import io.mert.model.MertConfig;
+import io.mert.model.config.MixupConfig;
 import io.mert.model.nn.SpanMasking;
 import io.mert.model.features.Cqt;
 import io.mert.protocol.ShardPlan;
@@ -23,18 +24,33 @@ final class BatchAssembler {
     private final int cropSamples;
     private final int frames;
     private final long seed;
+    private final InBatchNoiseMixer mixer;
 
     BatchAssembler(MertConfig model, TrainingClips clips, Cqt cqt, int cropSamples, long seed) {
+        this(model, clips, cqt, cropSamples, seed, MixupConfig.OFF);
+    }
+
+    BatchAssembler(MertConfig model, TrainingClips clips, Cqt cqt, int cropSamples, long seed, MixupConfig mixup) {
         this.model = model;
         this.clips = clips;
         this.cqt = cqt;
         this.cropSamples = cropSamples;
         this.frames = model.framesFor(cropSamples);
         this.seed = seed;
+        this.mixer = new InBatchNoiseMixer(mixup, seed, cropSamples);
+    }
+
+    boolean mixes() {
+        return mixer.enabled();
     }
 
     int frames() {
         return frames;
+    }
+
+    private static int positionOf(long serial, long[] globalSerials) {
+        for (int j = 0; j < globalSerials.length; j++) if (globalSerials[j] == serial) return j;
+        throw new IllegalStateException("draw " + serial + " is not in the step's global batch");
     }
 
     /** Span mask of a draw: a pure function of (seed, serial), so any rank can compute any draw's mask. */
@@ -56,6 +72,15 @@ final class BatchAssembler {
      * @param featurePenaltyScale see {@link Batch#featurePenaltyScale()}
      */
     Batch assemble(int[] manifestIndices, long[] serials, double featurePenaltyScale) {
+        if (mixer.enabled()) throw new IllegalStateException("with mixup, assemble needs the step's global batch");
+        return assemble(manifestIndices, serials, featurePenaltyScale, null, null);
+    }
+
+    /**
+     * As {@link #assemble(int[], long[], double)}, with in-batch noise mixup over the step's global batch
+     * ({@code globalIndices}, {@code globalSerials}: every rank's draws, in global order).
+     */
+    Batch assemble(int[] manifestIndices, long[] serials, double featurePenaltyScale, int[] globalIndices, long[] globalSerials) {
         int b = manifestIndices.length, streams = model.labelClasses().size(), bins = model.cqtBins();
         float[] wave = new float[b * cropSamples];
         int[][] labels = new int[streams][b * frames];
@@ -69,6 +94,16 @@ final class BatchAssembler {
             // nnAudio's centred CQT has one frame more than the conv extractor; MERT cuts it to the model's frames.
             System.arraycopy(c, 0, target, i * frames * bins, frames * bins);
             System.arraycopy(mask(serials[i]), 0, mask, i * frames, frames);
+        }
+        if (mixer.enabled()) {
+            // after the CQT and labels: MERT's targets come from the clean audio
+            java.util.Map<Integer, float[]> crops = new java.util.HashMap<>();
+            java.util.function.IntFunction<float[]> crop = j -> crops.computeIfAbsent(j, k -> clips.clip(globalIndices[k],
+                    ShardPlan.mix(seed ^ CROP_STREAM, globalSerials[k])).waveform());
+            for (int i = 0; i < b; i++) {
+                int self = positionOf(serials[i], globalSerials);
+                mixer.mix(wave, i * cropSamples, serials[i], self, globalSerials.length, crop);
+            }
         }
         return new Batch(b, cropSamples, frames, wave, labels, target, mask, featurePenaltyScale);
     }

@@ -5,6 +5,7 @@ import io.mert.allreduce.RingAllReduce;
 import io.mert.data.TrainingClips;
 import io.mert.model.Batch;
 import io.mert.model.MertConfig;
+import io.mert.model.config.MixupConfig;
 import io.mert.model.nn.MertNetwork;
 import io.mert.model.nn.StepStats;
 import io.mert.model.checkpoint.CheckpointStore;
@@ -63,7 +64,8 @@ final class TrainingSession implements AutoCloseable {
         MertConfig model = config.model();
         this.streams = model.labelClasses().size();
         this.network = new MertNetwork(model, config.maxSampleSize(), config.seed());
-        this.batches = new BatchAssembler(model, clips, Cqt.mert(), config.maxSampleSize(), config.seed());
+        this.batches = new BatchAssembler(model, clips, Cqt.mert(), config.maxSampleSize(), config.seed(),
+                MixupConfig.from(config.tree()));
         this.plan = new ShardPlan(config.seed(), config.globalBatch(), clips.size());
         this.paramCount = network.layout().totalSize();
         this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));
@@ -102,7 +104,15 @@ final class TrainingSession implements AutoCloseable {
         }
         int global = config.globalBatch();
         double penaltyScale = (double) indices.length / global * batches.globalMaskedFrames(plan, step, global);
-        Batch batch = batches.assemble(indices, serials, penaltyScale);
+        Batch batch;
+        if (batches.mixes()) {
+            int[] all = plan.manifestIndices(step, 0, 1);
+            long[] allSerials = new long[all.length];
+            for (int j = 0; j < all.length; j++) allSerials[j] = plan.sampleSerial(step, 0, 1, j);
+            batch = batches.assemble(indices, serials, penaltyScale, all, allSerials);
+        } else {
+            batch = batches.assemble(indices, serials, penaltyScale);
+        }
         long t1 = System.nanoTime();
 
         StepStats s = network.computeGradients(batch, gradients, ShardPlan.mix(config.seed(), step * 65_537L + rank));

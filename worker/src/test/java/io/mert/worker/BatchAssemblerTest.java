@@ -72,4 +72,26 @@ class BatchAssemblerTest {
         assertTrue(masked > f / 3 && masked < f, "mask_prob 0.8 with spans of 5 masks roughly half the frames: " + masked + "/" + f);
         for (int l : b.labels()[0]) assertTrue(l >= 0 && l < 8);
     }
+
+    @Test
+    void mixupIsTheSameOnAnyRankAndLeavesTheTargetsClean() {
+        io.mert.model.config.MixupConfig mixup = new io.mert.model.config.MixupConfig(0.5, 4000, 8000, 1, 3, 1.0);
+        BatchAssembler mixing = new BatchAssembler(MODEL, clips, Cqt.mert(), CROP, 1337, mixup);
+        int[] all = {0, 1, 2, 3, 4, 5};
+        long[] serials = {40, 41, 42, 43, 44, 45};
+        Batch whole = mixing.assemble(all, serials, 1, all, serials);
+        Batch slice = mixing.assemble(new int[]{3, 4}, new long[]{43, 44}, 1, all, serials);
+        Batch clean = assembler().assemble(all, serials, 1);
+        int t = CROP, f = whole.frames(), bins = MODEL.cqtBins();
+        assertArrayEquals(Arrays.copyOfRange(whole.waveforms(), 3 * t, 5 * t), slice.waveforms(), "a rank's rows equal the whole batch's");
+        assertArrayEquals(clean.cqt(), whole.cqt(), "the CQT target comes from the clean audio");
+        assertArrayEquals(clean.labels()[0], whole.labels()[0]);
+        assertArrayEquals(clean.mask(), whole.mask());
+        int mixed = 0;
+        for (int i = 0; i < all.length; i++) {
+            if (!Arrays.equals(clean.waveforms(), i * t, (i + 1) * t, whole.waveforms(), i * t, (i + 1) * t)) mixed++;
+        }
+        assertTrue(mixed > 0 && mixed < all.length, "mixture_prob 0.5 mixes some clips, not all: " + mixed);
+        assertThrows(IllegalStateException.class, () -> mixing.assemble(all, serials, 1), "mixup needs the global batch");
+    }
 }
