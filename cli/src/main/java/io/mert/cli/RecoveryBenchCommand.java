@@ -103,9 +103,11 @@ final class RecoveryBenchCommand implements Callable<Integer> {
                             t + 1, r.detectS(), r.recoverS(), r.joinS());
                 }
             }
-        } finally {
-            if (workdir == null) deleteTree(work);
+        } catch (Exception e) {
+            out.println("  the node logs are kept in " + work);
+            throw e;
         }
+        if (workdir == null) deleteTree(work);
         double recover = results.stream().mapToDouble(Trial::recoverS).max().orElseThrow();
         double join = results.stream().mapToDouble(Trial::joinS).max().orElseThrow();
         out.printf(Locale.ROOT, "%n  worst kill -> next step: %.1f s  (goal < 10 s: %s)%n", recover, recover < 10 ? "met" : "NOT met");
