@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
                 ExtractCommand.class,
                 BenchCommand.class,
                 CertsCommand.class,
+                ChaosCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Mert implements Runnable {
 
