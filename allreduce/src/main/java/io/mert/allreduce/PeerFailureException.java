@@ -1,7 +1,7 @@
 package io.mert.allreduce;
 
 /** An allreduce ended because a ring neighbour stopped sending or receiving in time. */
-public final class PeerFailureException extends Exception {
+public class PeerFailureException extends Exception {
 
     /** {@link #peerRank()} of an operation that was called off rather than failed by a neighbour. */
     public static final int NO_PEER = -1;

@@ -8,6 +8,7 @@ import io.aeron.Publication;
 import io.aeron.Subscription;
 import io.aeron.logbuffer.BufferClaim;
 import io.aeron.logbuffer.ControlledFragmentHandler;
+import io.aeron.logbuffer.FrameDescriptor;
 import io.aeron.logbuffer.Header;
 import io.aeron.protocol.DataHeaderFlyweight;
 import org.agrona.DirectBuffer;
@@ -20,6 +21,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.List;
 
 import io.mert.protocol.frame.AllReduceFrame;
@@ -36,11 +38,22 @@ import static io.mert.protocol.frame.AllReduceFrame.*;
  * the one received in round {@code R}, each received chunk can be forwarded at once: chunks stream
  * around the ring instead of waiting for whole segments.
  *
- * <p>Frames carry (generation, step, round, sender, chunk): frames of an older generation or step
- * are dropped and counted, frames of a later one are left in the stream for the operation they
- * belong to, and anything that does not fit the current geometry is dropped. A neighbour silent for
- * longer than the peer timeout ends the operation with {@link PeerFailureException}; the object is
- * then ready for the next generation. Steady state allocates nothing.
+ * <p>What a rank accepts: only complete (unfragmented) frames from the Aeron session of its upstream
+ * neighbour's publication for the current generation. Both ends derive that session id from
+ * (generation, sender rank) ({@link #sessionId}), so no control message is needed; frames of any
+ * other publication are dropped and counted as foreign. Within the upstream session, frames carry
+ * (generation, step, round, sender, chunk): frames of an older step are dropped as stale, frames of a
+ * later one are left in the stream for the operation they belong to, and anything whose sender,
+ * world size, offset, count or length does not fit the current geometry is dropped as malformed. A
+ * (round, chunk) that arrives twice aborts the operation with {@link CorruptStreamException}: a
+ * genuine upstream never repeats a chunk, and as either copy could be the injected one, the partial
+ * sums can no longer be trusted. A neighbour silent for longer than the peer timeout ends the
+ * operation with {@link PeerFailureException}; the object is then ready for the next generation.
+ * Steady state allocates nothing.
+ *
+ * <p>This keeps stray, stale and malformed traffic out; it is not authentication: the session id
+ * travels in clear in every datagram, so a host that can send spoofed UDP with that session id could
+ * still inject data. Run the data plane on a private network.
  *
  * <p>Not thread-safe: one operation at a time, from one thread.
  */
@@ -59,10 +72,10 @@ public final class RingAllReduce implements AutoCloseable {
     private final FrameHandler handler = new FrameHandler();
 
     private ExclusivePublication publication;
-    private DataPlaneEndpoint publicationTarget;
     private long generation = -1;
     /** Set from another thread when the coordinator has moved on: operations of older generations end at once. */
     private volatile long abortBefore = -1;
+    private int upstreamSession;
     private int rank;
     private int worldSize;
     private int prevRank;
@@ -74,6 +87,8 @@ public final class RingAllReduce implements AutoCloseable {
     private int rounds;
     private int[] segmentStart = new int[0];
     private int[] segmentSize = new int[0];
+    private int[] roundBase = new int[0];   // index of a round's first chunk among all chunks received
+    private long[] receivedChunks = new long[0]; // bit per (round, chunk) received in this operation
     private int[] queueRound = new int[0];
     private int[] queueChunk = new int[0];
     private int queueHead;
@@ -84,7 +99,10 @@ public final class RingAllReduce implements AutoCloseable {
     private int sent;
     private long lastReceiveNanos;
     private long lastSendNanos;
-    private long droppedFrames;
+    private long droppedForeign;
+    private long droppedStale;
+    private long droppedMalformed;
+    private String corruption; // set by the frame handler when the upstream stream broke the protocol
 
     public RingAllReduce(Aeron aeron, DataPlaneEndpoint self, AllReduceConfig config) {
         this.aeron = aeron;
@@ -93,9 +111,40 @@ public final class RingAllReduce implements AutoCloseable {
         this.subscription = aeron.addSubscription(self.channel(), self.streamId());
     }
 
-    /** Frames dropped so far as stale (older generation or step) or malformed. */
+    /** Frames dropped so far, for any reason: the sum of the three counters below. */
     public long droppedFrames() {
-        return droppedFrames;
+        return droppedForeign + droppedStale + droppedMalformed;
+    }
+
+    /** Fragments from a publication other than the current upstream's (another session). */
+    public long droppedForeign() {
+        return droppedForeign;
+    }
+
+    /** Frames of the upstream session for an earlier step of this generation. */
+    public long droppedStale() {
+        return droppedStale;
+    }
+
+    /**
+     * Frames of the upstream session that are fragmented, shorter than a header, or whose sender, world
+     * size, round, chunk, offset, count or length do not fit the current operation.
+     */
+    public long droppedMalformed() {
+        return droppedMalformed;
+    }
+
+    /**
+     * The Aeron session id of the publication that rank {@code senderRank} uses in {@code generation}.
+     * Sender and receiver both derive it, so the receiver can pick its upstream's frames out of any
+     * others on its channel. A fresh id per generation also keeps an old generation's leftovers apart.
+     * It is not a secret: every datagram carries it.
+     */
+    static int sessionId(long generation, int senderRank) {
+        long h = generation * 0x9E3779B97F4A7C15L + senderRank; // then murmur3's 64-bit finaliser
+        h = (h ^ (h >>> 33)) * 0xFF51AFD7ED558CCDL;
+        h = (h ^ (h >>> 33)) * 0xC4CEB9FE1A85EC53L;
+        return (int) (h ^ (h >>> 33));
     }
 
     public long generation() {
@@ -113,7 +162,7 @@ public final class RingAllReduce implements AutoCloseable {
 
     /**
      * Enters a generation: this rank's position and the ring order (where every rank receives).
-     * Reconnects the publication only when the next rank's endpoint changed.
+     * Opens a new publication to the next rank, with this generation's session id.
      */
     public void startGeneration(long generation, int rank, List<DataPlaneEndpoint> ring) {
         if (generation <= this.generation) {
@@ -125,32 +174,34 @@ public final class RingAllReduce implements AutoCloseable {
         this.worldSize = ring.size();
         this.prevRank = (rank - 1 + worldSize) % worldSize;
         this.nextRank = (rank + 1) % worldSize;
+        this.upstreamSession = sessionId(generation, prevRank);
         this.data = null;
         this.step = -1;
-        DataPlaneEndpoint next = worldSize > 1 ? ring.get(nextRank) : null;
-        if (next == null || !next.equals(publicationTarget)) {
-            if (publication != null) publication.close();
-            publication = null;
-            publicationTarget = next;
-            if (next != null) {
-                ChannelUri uri = ChannelUri.parse(next.channel());
-                uri.put(CommonContext.MTU_LENGTH_PARAM_NAME, Integer.toString(config.mtuBytes()));
-                uri.put(CommonContext.TERM_LENGTH_PARAM_NAME, Integer.toString(config.termLength()));
-                publication = aeron.addExclusivePublication(uri.toString(), next.streamId());
-            }
+        if (publication != null) publication.close();
+        publication = null;
+        if (worldSize > 1) {
+            DataPlaneEndpoint next = ring.get(nextRank);
+            ChannelUri uri = ChannelUri.parse(next.channel());
+            uri.put(CommonContext.MTU_LENGTH_PARAM_NAME, Integer.toString(config.mtuBytes()));
+            uri.put(CommonContext.TERM_LENGTH_PARAM_NAME, Integer.toString(config.termLength()));
+            uri.put(CommonContext.SESSION_ID_PARAM_NAME, Integer.toString(sessionId(generation, rank)));
+            publication = aeron.addExclusivePublication(uri.toString(), next.streamId());
         }
         int capacity = Math.max(1, worldSize);
         if (segmentStart.length < capacity) {
             segmentStart = new int[capacity];
             segmentSize = new int[capacity];
         }
+        if (roundBase.length < 2 * capacity) roundBase = new int[2 * capacity];
     }
 
     /**
      * Replaces the first {@code floatCount} floats of {@code buffer} with their sum over all ranks.
      * Every rank must call this with the same {@code step} and count.
      *
-     * @throws PeerFailureException when a neighbour stays silent longer than the peer timeout
+     * @throws PeerFailureException when a neighbour stays silent longer than the peer timeout, or
+     *                              ({@link CorruptStreamException}) when the upstream stream repeated a
+     *                              chunk; either way the buffer holds partial sums and the step must be redone
      */
     public void allreduce(AtomicBuffer buffer, int floatCount, long step) throws PeerFailureException {
         if (generation < 0) throw new IllegalStateException("startGeneration must come before allreduce");
@@ -181,12 +232,17 @@ public final class RingAllReduce implements AutoCloseable {
         receivesExpected = 0;
         for (int r = 0; r < rounds; r++) {
             sendsExpected += chunks(sendSegment(r));
+            roundBase[r] = receivesExpected;
             receivesExpected += chunks(receiveSegment(r));
         }
         if (queueRound.length < sendsExpected) {
             queueRound = new int[sendsExpected];
             queueChunk = new int[sendsExpected];
         }
+        int words = (receivesExpected + 63) >>> 6;
+        if (receivedChunks.length < words) receivedChunks = new long[words];
+        Arrays.fill(receivedChunks, 0, words, 0L);
+        corruption = null;
         queueHead = queueTail = sent = received = 0;
         int own = sendSegment(0);
         for (int c = 0, n = chunks(own); c < n; c++) enqueue(0, c);
@@ -204,6 +260,10 @@ public final class RingAllReduce implements AutoCloseable {
                 lastSendNanos = System.nanoTime();
             }
             if (received < receivesExpected) work += subscription.controlledPoll(handler, FRAGMENT_LIMIT);
+            if (corruption != null) {
+                throw new CorruptStreamException(prevRank, corruption + " (generation " + generation + ", step " + step
+                        + "): the stream from rank " + prevRank + " was injected into or is corrupt; the step must be redone");
+            }
             if (work > 0) {
                 idle.reset();
                 continue;
@@ -269,22 +329,42 @@ public final class RingAllReduce implements AutoCloseable {
     private final class FrameHandler implements ControlledFragmentHandler {
         @Override
         public Action onFragment(DirectBuffer buffer, int offset, int length, Header header) {
-            if (length < HEADER_LENGTH) return drop("short frame");
+            boolean upstream = header.sessionId() == upstreamSession;
+            // a genuine frame always fits one MTU: a fragment of a larger message is never one
+            if ((header.flags() & FrameDescriptor.UNFRAGMENTED) != FrameDescriptor.UNFRAGMENTED || length < HEADER_LENGTH) {
+                return upstream ? malformed("fragmented or short frame") : foreign();
+            }
             long g = AllReduceFrame.generation(buffer, offset);
+            if (!upstream) {
+                // the next generation's upstream may already be sending: its frames wait in their own image
+                if (g > generation && header.sessionId() == sessionId(g, sender(buffer, offset))) return Action.ABORT;
+                return foreign();
+            }
             long s = step(buffer, offset);
-            if (g < generation || (g == generation && s < step)) return drop(null);
-            if (g > generation || s > step) return Action.ABORT; // belongs to a later operation: leave it
+            if (g != generation) return malformed("frame of another generation in this generation's session");
+            if (s < step) {
+                droppedStale++;
+                return Action.CONTINUE;
+            }
+            if (s > step) return Action.ABORT; // belongs to a later operation: leave it
             int round = round(buffer, offset), chunk = chunk(buffer, offset), count = count(buffer, offset);
             if (sender(buffer, offset) != prevRank || worldSize(buffer, offset) != worldSize || round < 0 || round >= rounds) {
-                return drop("frame from an unexpected sender or ring");
+                return malformed("frame from an unexpected sender or ring");
             }
             int segment = receiveSegment(round);
             int first = segmentStart[segment] + chunk * chunkFloats;
             if (chunk < 0 || chunk >= chunks(segment) || floatOffset(buffer, offset) != first
                     || count != Math.min(chunkFloats, segmentStart[segment] + segmentSize[segment] - first)
                     || length != length(count)) {
-                return drop("frame that does not fit the buffer geometry");
+                return malformed("frame that does not fit the buffer geometry");
             }
+            int index = roundBase[round] + chunk;
+            long bit = 1L << index;
+            if ((receivedChunks[index >>> 6] & bit) != 0) {
+                corruption = "chunk " + chunk + " of round " + round + " arrived twice";
+                return Action.BREAK;
+            }
+            receivedChunks[index >>> 6] |= bit;
             int src = offset + HEADER_LENGTH;
             if (round < worldSize - 1) {
                 add(buffer, src, first * Float.BYTES, count);
@@ -318,9 +398,14 @@ public final class RingAllReduce implements AutoCloseable {
             }
         }
 
-        private Action drop(String why) {
-            droppedFrames++;
-            if (why != null && LOG.isDebugEnabled()) LOG.debug("dropped {} (generation {}, step {})", why, generation, step);
+        private Action foreign() {
+            droppedForeign++;
+            return Action.CONTINUE;
+        }
+
+        private Action malformed(String why) {
+            droppedMalformed++;
+            if (LOG.isDebugEnabled()) LOG.debug("dropped {} (generation {}, step {})", why, generation, step);
             return Action.CONTINUE;
         }
     }
