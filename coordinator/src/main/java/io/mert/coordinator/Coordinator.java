@@ -107,6 +107,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private boolean forceRestore;
     private boolean membershipChanged;
     private long stepStartNanos;
+    /** Steps redone in a row because of an injected data-plane frame; reset by a completed step. */
+    private int corruptRedos;
+    private static final int MAX_CORRUPT_REDOS = 3;
     private long runStartNanos;
 
     public static Behavior<Command> create(CoordinatorSettings settings, RunListener listener) {
@@ -334,6 +337,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             }
         }
         completed++;
+        corruptRedos = 0;
         recordStep(first);
         boolean finalStep = completed >= config.maxUpdate();
         if (completed % config.saveIntervalUpdates() == 0 || finalStep || membershipChanged) return requestCheckpoint();
@@ -375,6 +379,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (f.getGeneration() != generation || phase != Phase.RUNNING_STEP) return this;
         event("step_failed", RunLog.object().put("step", f.getStep()).put("rank", f.getRank())
                 .put("reason", f.getReason()).put("failed_peer_rank", f.getFailedPeerRank()));
+        if (f.getStreamCorrupted() && corruptRedos < MAX_CORRUPT_REDOS) {
+            // Someone injected frames into the data plane: no member is known to be at fault, so the same
+            // members redo the step in a fresh generation (new Aeron sessions). A stream that stays corrupted
+            // falls through to blaming the upstream peer below.
+            corruptRedos++;
+            return startGeneration();
+        }
         int blamed = f.getFailedPeerRank() >= 0 && f.getFailedPeerRank() < members.size() ? f.getFailedPeerRank() : f.getRank();
         return dropWorkers(List.of(members.get(blamed).id()), "step failed: " + f.getReason());
     }

@@ -196,4 +196,32 @@ class CoordinatorProtocolTest {
         assertEquals(0, n0.getStep());
         w.get(2).expectNoMessage(Duration.ofMillis(200));
     }
+
+    @Test
+    void anInjectedFrameRedoesTheStepWithEveryoneAndOnlyARepeatedOneBlamesTheUpstream(@TempDir Path run) {
+        var c = KIT.spawn(Coordinator.create(CoordinatorSettings.fresh(config(10, 2), run, 16), RunListener.NONE));
+        List<TestProbe<WorkerInbound>> w = List.of(KIT.createTestProbe(), KIT.createTestProbe());
+        for (int i = 0; i < 2; i++) register(c, "w" + i, w.get(i), i);
+        StartGeneration g = expectStart(w.get(0));
+        expectStart(w.get(1));
+        for (int round = 0; round < 4; round++) {
+            for (int i = 0; i < 2; i++) ready(c, StartGeneration.newBuilder(g).setRank(i).build(), 0, 9);
+            for (int i = 0; i < 2; i++) expectRunStep(w.get(i), g.getGeneration());
+            c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder()
+                    .setGeneration(g.getGeneration()).setStep(0).setRank(1).setFailedPeerRank(0).setStreamCorrupted(true)
+                    .setReason("chunk received twice")).build()));
+            StartGeneration next;
+            if (round < 3) {
+                next = expectStart(w.get(0));
+                assertEquals(2, next.getWorldSize(), "round " + round + ": the same members redo the step");
+                expectStart(w.get(1));
+            } else {
+                next = expectStart(w.get(1));
+                assertEquals(1, next.getWorldSize(), "a stream that stays corrupted drops the upstream (rank 0)");
+                w.get(0).expectNoMessage(Duration.ofMillis(200));
+            }
+            assertTrue(next.getGeneration() > g.getGeneration());
+            g = next;
+        }
+    }
 }

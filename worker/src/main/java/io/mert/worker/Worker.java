@@ -1,5 +1,6 @@
 package io.mert.worker;
 
+import io.mert.allreduce.CorruptStreamException;
 import io.mert.allreduce.PeerFailureException;
 import io.mert.allreduce.RingAllReduce;
 import io.mert.model.config.ConfigTree;
@@ -185,6 +186,11 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             reply(CoordinatorInbound.newBuilder().setStepDone(StepDone.newBuilder()
                     .setGeneration(generation).setStep(r.getStep()).setRank(rank).setMetrics(s.metrics())
                     .setParamChecksum(s.checksum()).setTimings(s.timings()).setSampleDigest(s.sampleDigest())).build());
+        } catch (CorruptStreamException e) {
+            getContext().getLog().warn("step {} of generation {}: {}", r.getStep(), generation, e.getMessage());
+            reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
+                    .setStep(r.getStep()).setRank(rank).setReason(e.getMessage()).setFailedPeerRank(e.peerRank())
+                    .setStreamCorrupted(true)).build());
         } catch (PeerFailureException e) {
             getContext().getLog().warn("step {} of generation {}: {}", r.getStep(), generation, e.getMessage());
             reply(failed(r.getStep(), e.getMessage(), e.peerRank()));
