@@ -15,6 +15,9 @@ import picocli.CommandLine.Command;
                 WorkerCommand.class,
                 ResumeCommand.class,
                 ExtractCommand.class,
+                ModelInfoCommand.class,
+                ExportHfCommand.class,
+                ImportHfCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Mert implements Runnable {
