@@ -1,18 +1,11 @@
 package io.mert.cli;
 
-import io.mert.model.MertConfig;
-import io.mert.model.checkpoint.CheckpointStore;
-import io.mert.model.checkpoint.LoadedCheckpoint;
 import io.mert.model.checkpoint.Npy;
-import io.mert.model.config.ConfigTree;
-import io.mert.model.config.TrainConfig;
 import io.mert.model.nn.MertNetwork;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 
 /** Per-layer representations from a checkpoint, as MERT's inference demo gives them. */
 final class Extraction {
@@ -22,17 +15,9 @@ final class Extraction {
 
     /** Builds the checkpoint's network and loads its parameters (checksums verified). */
     static MertNetwork load(Path checkpoint) throws IOException {
-        if (!Files.isDirectory(checkpoint)) {
-            throw new IllegalArgumentException(checkpoint + " is not a checkpoint directory (expected RUN/checkpoints/step-NNNNNNNNN)");
-        }
-        LoadedCheckpoint c = new CheckpointStore(checkpoint.toAbsolutePath().getParent().getParent(), Integer.MAX_VALUE).load(checkpoint);
-        TrainConfig cfg = TrainConfig.from(ConfigTree.fromMap(c.state().config()));
-        List<Integer> classes = new ArrayList<>();
-        Object stored = c.state().extra().get("label_classes");
-        if (stored instanceof List<?> l) for (Object o : l) classes.add(((Number) o).intValue());
-        MertConfig model = classes.isEmpty() ? cfg.model() : cfg.model().withLabelClasses(classes);
-        MertNetwork network = new MertNetwork(model, cfg.maxSampleSize(), cfg.seed());
-        c.readModel(network.layout(), network.parameters());
+        CheckpointModel c = CheckpointModel.open(checkpoint);
+        MertNetwork network = new MertNetwork(c.model(), c.trainConfig().maxSampleSize(), c.trainConfig().seed());
+        c.checkpoint().readModel(network.layout(), network.parameters());
         return network;
     }
 

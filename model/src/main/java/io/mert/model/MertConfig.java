@@ -83,9 +83,13 @@ public record MertConfig(
                 336, List.of(10.0, 1.0), 24000, 75);
     }
 
-    /** MERT-v1-330M: pre-LN, 24 x 1024, attention_relax 32, no dropout. */
+    /**
+     * MERT-v1-330M: pre-LN, 24 x 1024, attention_relax 32, no dropout. The extractor is the group-norm
+     * one ({@code extractor_mode: default} in MERT_RVQ-VAE_CQT_330M.yaml, {@code feat_extract_norm: group}
+     * in mert_large.json), matching the unnormalised waveform input.
+     */
     public static MertConfig mert330M() {
-        return new MertConfig(mertConvLayers(512), "layer_norm", 24, 1024, 4096, 16, true, 128, 16, 32.0, 128, 0.1,
+        return new MertConfig(mertConvLayers(512), "default", 24, 1024, 4096, 16, true, 128, 16, 32.0, 128, 0.1,
                 0.8, 5, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, List.of(1024, 1024, 1024, 1024, 1024, 1024, 1024, 1024),
                 336, List.of(10.0, 1.0), 24000, 75);
     }

@@ -366,24 +366,36 @@ public final class SafeTensors {
                         + missing.subList(0, Math.min(10, missing.size())));
             }
             int i = 0;
-            for (ParameterLayout.Entry e : layout.entries()) {
-                TensorInfo t = matched.get(i++);
-                long[] done = {0}; // a tensor above 1 GiB arrives in several destination chunks
-                try {
-                    FlatArrays.forEachByteChunk(f, e.offset(), e.size(), bufferChunkBytes, chunk -> {
-                        try {
-                            readFloats(ch, h, t, done[0], chunk.asFloatBuffer(), chunk);
-                            done[0] += chunk.remaining() / Float.BYTES;
-                        } catch (IOException ex) {
-                            throw new UncheckedIOException(ex);
-                        }
-                    });
-                } catch (UncheckedIOException ex) {
-                    throw ex.getCause();
-                }
-            }
+            for (ParameterLayout.Entry e : layout.entries()) copyTensor(ch, h, matched.get(i++), f, e.offset());
             FlatArrays.markHostWritten(f);
             return new ArrayList<>(byName.keySet());
+        }
+    }
+
+    /**
+     * Reads tensor {@code t} of an open file (its header from {@link #readHeader(FileChannel, String)})
+     * into floats {@code [offset, offset + numel)} of the flat buffer {@code flat}.
+     */
+    public static void readTensor(FileChannel ch, Header h, TensorInfo t, INDArray flat, long offset) throws IOException {
+        INDArray f = FlatArrays.requireFlatFloat(flat, "destination buffer for " + h.file());
+        requireFloat(t, h.file());
+        copyTensor(ch, h, t, f, offset);
+        FlatArrays.markHostWritten(f);
+    }
+
+    private static void copyTensor(FileChannel ch, Header h, TensorInfo t, INDArray f, long offset) throws IOException {
+        long[] done = {0}; // a tensor above 1 GiB arrives in several destination chunks
+        try {
+            FlatArrays.forEachByteChunk(f, offset, t.numel(), bufferChunkBytes, chunk -> {
+                try {
+                    readFloats(ch, h, t, done[0], chunk.asFloatBuffer(), chunk);
+                    done[0] += chunk.remaining() / Float.BYTES;
+                } catch (IOException ex) {
+                    throw new UncheckedIOException(ex);
+                }
+            });
+        } catch (UncheckedIOException ex) {
+            throw ex.getCause();
         }
     }
 
