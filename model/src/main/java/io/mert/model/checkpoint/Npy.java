@@ -80,7 +80,7 @@ public final class Npy {
     }
 
     /** Builds the magic, version and padded header dict for a float32 C-order array. */
-    static ByteBuffer header(long[] shape) {
+    public static ByteBuffer header(long[] shape) {
         StringBuilder dims = new StringBuilder();
         for (long d : shape) dims.append(d).append(", ");
         String tuple = shape.length == 1 ? "(" + shape[0] + ",)"
