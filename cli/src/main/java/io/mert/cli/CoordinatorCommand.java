@@ -45,12 +45,15 @@ final class CoordinatorCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     ClusterSecurityOptions security = new ClusterSecurityOptions();
 
+    @picocli.CommandLine.Mixin
+    HttpOption http = new HttpOption();
+
     @Override
     public Integer call() throws Exception {
         TransportSecurity transport = security.resolve(System.out);
         TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.load(config, overrides));
         Path run = RunSetup.runDir(cfg, runDir);
-        return serve(settingsFor(cfg, run, resumeIfPresent, System.out), bind, listenHost, transport, System.out);
+        return serve(settingsFor(cfg, run, resumeIfPresent, System.out), bind, listenHost, transport, http, System.out);
     }
 
     /**
@@ -77,16 +80,22 @@ final class CoordinatorCommand implements Callable<Integer> {
      *
      * @param listenHost the interface to listen on when it differs from the {@code bind} host, else null
      */
-    static int serve(CoordinatorSettings settings, String bind, String listenHost, TransportSecurity security, PrintStream out) {
+    static int serve(CoordinatorSettings settings, String bind, String listenHost, TransportSecurity security, HttpOption http,
+                     PrintStream out) {
         HostPort hp = HostPort.parse(bind);
         int port = hp.port() == 0 ? LocalCluster.freePort() : hp.port();
         CompletableFuture<Boolean> result = new CompletableFuture<>();
         ConsoleProgress progress = new ConsoleProgress(out, settings.config().logInterval(), settings.config().maxUpdate());
-        CoordinatorNode node = CoordinatorNode.start(hp.host(), listenHost, port, settings, listener(progress, result), security);
+        CoordinatorTelemetry telemetry = new CoordinatorTelemetry(listener(progress, result), settings.config().maxUpdate());
+        CoordinatorNode node = CoordinatorNode.start(hp.host(), listenHost, port, settings, telemetry, security);
+        java.util.concurrent.atomic.AtomicBoolean up = new java.util.concurrent.atomic.AtomicBoolean(true);
+        node.whenTerminated(() -> up.set(false));
+        io.mert.telemetry.TelemetryServer server = http.start(telemetry.registry(), up::get, telemetry::status);
         out.println("coordinator listening on " + (listenHost != null ? listenHost : hp.host()) + ":" + port
                 + (security instanceof TransportSecurity.MutualTls ? " (mutual TLS)" : " (plain TCP)")
                 + "; join workers with: mert worker --join " + hp.host() + ":" + port);
         node.awaitTermination(Duration.ofDays(365));
+        if (server != null) server.close();
         return result.getNow(false) ? 0 : 1;
     }
 

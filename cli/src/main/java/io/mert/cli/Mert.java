@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
                 BenchCommand.class,
                 CertsCommand.class,
                 ChaosCommand.class,
+                StatusCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Mert implements Runnable {
 

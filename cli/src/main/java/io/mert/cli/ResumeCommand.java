@@ -25,6 +25,9 @@ final class ResumeCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     ClusterSecurityOptions security = new ClusterSecurityOptions(); // used when remote workers join (N=0)
 
+    @picocli.CommandLine.Mixin
+    HttpOption http = new HttpOption();
+
     @Option(names = "--listen-host", description = "interface to listen on when it differs from the --bind host (e.g. 0.0.0.0)")
     String listenHost;
 
@@ -33,11 +36,17 @@ final class ResumeCommand implements Callable<Integer> {
         CoordinatorSettings settings = settingsFor(runDir);
         System.out.println("resuming " + runDir.toAbsolutePath() + " at step " + settings.startStep()
                 + (settings.restoreCheckpoint() == null ? " (no valid checkpoint: from the start)" : " from " + settings.restoreCheckpoint()));
-        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, listenHost, security.resolve(System.out), System.out);
+        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, listenHost, security.resolve(System.out), http, System.out);
         TrainConfig cfg = settings.config();
-        LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers,
-                new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate()), Duration.ofDays(365));
-        return o.success() ? 0 : 1;
+        CoordinatorTelemetry telemetry = new CoordinatorTelemetry(
+                new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate()), cfg.maxUpdate());
+        io.mert.telemetry.TelemetryServer server = http.start(telemetry.registry(), () -> true, telemetry::status);
+        try {
+            LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers, telemetry, Duration.ofDays(365));
+            return o.success() ? 0 : 1;
+        } finally {
+            if (server != null) server.close();
+        }
     }
 
     /** The coordinator settings of a run continued from its newest valid checkpoint. */

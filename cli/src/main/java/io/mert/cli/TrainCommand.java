@@ -32,6 +32,9 @@ final class TrainCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     ClusterSecurityOptions security = new ClusterSecurityOptions(); // used when remote workers join (N=0)
 
+    @picocli.CommandLine.Mixin
+    HttpOption http = new HttpOption();
+
     @Option(names = "--bind", defaultValue = "127.0.0.1:0", description = "coordinator address when remote workers join (N=0)")
     String bind;
 
@@ -42,11 +45,17 @@ final class TrainCommand implements Callable<Integer> {
         RunSetup.startNewRun(run, cfg);
         int datasetSize = RunSetup.datasetSize(cfg);
         CoordinatorSettings settings = CoordinatorSettings.fresh(cfg, run, datasetSize);
-        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, null, security.resolve(System.out), System.out);
+        if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, null, security.resolve(System.out), http, System.out);
         System.out.println("run directory " + run.toAbsolutePath() + ": " + datasetSize + " training clips, "
                 + localWorkers + " local worker(s)");
-        LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers,
-                new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate()), Duration.ofDays(365));
-        return o.success() ? 0 : 1;
+        CoordinatorTelemetry telemetry = new CoordinatorTelemetry(
+                new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate()), cfg.maxUpdate());
+        io.mert.telemetry.TelemetryServer server = http.start(telemetry.registry(), () -> true, telemetry::status);
+        try {
+            LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers, telemetry, Duration.ofDays(365));
+            return o.success() ? 0 : 1;
+        } finally {
+            if (server != null) server.close();
+        }
     }
 }

@@ -45,6 +45,9 @@ final class WorkerCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     ClusterSecurityOptions security = new ClusterSecurityOptions();
 
+    @picocli.CommandLine.Mixin
+    HttpOption http = new HttpOption();
+
     @Override
     public Integer call() {
         TransportSecurity transport = security.resolve(System.out);
@@ -55,19 +58,25 @@ final class WorkerCommand implements Callable<Integer> {
         Threads.configureForWorkers(1);
         DataPlaneEndpoint endpoint = new DataPlaneEndpoint("aeron:udp?endpoint=" + data.host() + ":" + data.port(), 1001);
         System.out.println("worker " + name + " joining " + join + " (data plane udp " + data.host() + ":" + data.port() + ")");
+        WorkerTelemetry telemetry = new WorkerTelemetry();
+        java.util.concurrent.atomic.AtomicReference<WorkerNode> current = new java.util.concurrent.atomic.AtomicReference<>();
+        io.mert.telemetry.TelemetryServer server = http.start(telemetry.registry(),
+                () -> current.get() != null && current.get().isUp(), null); // ready: a cluster member, registered
         try (EmbeddedDriver driver = EmbeddedDriver.launch()) {
             // A worker outlives its coordinator: when the cluster is lost (the coordinator died and the
             // split-brain resolver downed this side), it starts a fresh node and waits for a restarted
             // coordinator (`mert resume`), which hands it the newest checkpoint.
             while (true) {
                 WorkerNode node = WorkerNode.start(self.host(), listenHost, port, join, driver.aeronDirectoryName(),
-                        new WorkerSettings(name, endpoint, device), transport);
+                        new WorkerSettings(name, endpoint, device, telemetry), transport);
+                current.set(node);
                 node.awaitTermination(Duration.ofDays(365));
                 if (node.runFinished()) break;
                 System.out.println("worker " + name + ": lost the coordinator; waiting for it at " + join);
                 sleep(Duration.ofSeconds(2));
             }
         }
+        if (server != null) server.close();
         return 0;
     }
 }

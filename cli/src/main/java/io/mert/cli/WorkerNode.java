@@ -59,6 +59,16 @@ final class WorkerNode implements AutoCloseable {
         return node;
     }
 
+    /** True while this node is an Up member of the cluster (it has joined the coordinator). */
+    boolean isUp() {
+        try {
+            return org.apache.pekko.cluster.typed.Cluster.get(system).selfMember().status()
+                    == org.apache.pekko.cluster.MemberStatus.up();
+        } catch (RuntimeException stopped) {
+            return false;
+        }
+    }
+
     /** True when the node stopped because the coordinator ended the run, not because it lost the cluster. */
     boolean runFinished() {
         return org.apache.pekko.actor.CoordinatedShutdown.get(system).getShutdownReason()

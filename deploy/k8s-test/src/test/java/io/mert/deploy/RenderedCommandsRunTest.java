@@ -82,12 +82,28 @@ class RenderedCommandsRunTest {
         Path run = Path.of(pods.path(ChartTemplateTest.argAfter(coordinator, "--run-dir").orElseThrow()));
         LocalPods.Launch coordinatorPod = pods.launch(coordinator, "run1-mert-trainer-coordinator-0", httpSupported);
         Process c = start(coordinatorPod, work.resolve("coordinator.log"));
+        List<LocalPods.Launch> workerPods = new ArrayList<>();
         for (int i = 0; i < 2; i++) {
-            start(pods.launch(worker, "run1-mert-trainer-worker-" + i, httpSupported), work.resolve("worker-" + i + ".log"));
+            LocalPods.Launch w = pods.launch(worker, "run1-mert-trainer-worker-" + i, httpSupported);
+            workerPods.add(w);
+            start(w, work.resolve("worker-" + i + ".log"));
         }
         Path metrics = run.resolve("metrics.jsonl");
         awaitLines(metrics, 3, c, work.resolve("coordinator.log"));
         assertTrue(Files.isDirectory(run.resolve("checkpoints/step-000000002")), "checkpoint 2 precedes step 3");
+        // the probes and the scrape the chart points at answer on the rendered --http addresses
+        assertTrue(httpSupported, "the CLI serves --http");
+        int coordinatorHttp = httpPort(coordinatorPod.command());
+        assertEquals(200, httpGet(coordinatorHttp, "/healthz").statusCode());
+        assertEquals(200, httpGet(coordinatorHttp, "/readyz").statusCode());
+        String status = httpGet(coordinatorHttp, "/status").body();
+        assertTrue(status.contains("\"members\":[\"run1-mert-trainer-worker-") && status.contains("\"step\":"), status);
+        assertTrue(httpGet(coordinatorHttp, "/metrics").body().contains("mert_world_size 2"), "coordinator metrics");
+        for (LocalPods.Launch w : workerPods) {
+            int port = httpPort(w.command());
+            assertEquals(200, httpGet(port, "/readyz").statusCode(), "a joined worker is ready");
+            assertTrue(httpGet(port, "/metrics").body().contains("mert_worker_steps_total"), "worker metrics");
+        }
         c.destroyForcibly(); // the node dies: SIGKILL
         c.waitFor();
         List<String> before = Files.readAllLines(metrics);
@@ -158,5 +174,16 @@ class RenderedCommandsRunTest {
     private static boolean supports(String command, String option) {
         CommandLine cl = new CommandLine(new io.mert.cli.Mert()).getSubcommands().get(command);
         return cl.getCommandSpec().findOption(option) != null;
+    }
+
+    private static int httpPort(List<String> command) {
+        int i = command.indexOf("--http");
+        assertTrue(i >= 0, "no --http in " + command);
+        return Integer.parseInt(command.get(i + 1).substring(command.get(i + 1).lastIndexOf(':') + 1));
+    }
+
+    private static java.net.http.HttpResponse<String> httpGet(int port, String path) throws Exception {
+        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://127.0.0.1:" + port + path)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
     }
 }
