@@ -35,7 +35,7 @@ class ChaosTest {
     @Test
     void theCheckerFindsAStepThatTrainedOnOtherSamples(@org.junit.jupiter.api.io.TempDir java.nio.file.Path work) throws Exception {
         DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 6, 4, 3, System.out);
-        var tree = DemoPipeline.config(data, work.resolve("run"), 1, 2, 8000);
+        var tree = DemoPipeline.config(data, work.resolve("run"), 1, 2, 8000).withOverrides(java.util.List.of("dataset.global_batch_size=2"));
         java.nio.file.Path metrics = work.resolve("metrics.jsonl"), events = work.resolve("events.jsonl");
         java.nio.file.Files.writeString(metrics, "{\"step\":1,\"loss\":1.0,\"sample_digest\":\"123\"}\n");
         java.nio.file.Files.writeString(events, "{\"event\":\"rollback\"}\n");
