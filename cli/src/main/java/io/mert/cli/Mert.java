@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
                 CertsCommand.class,
                 ChaosCommand.class,
                 StatusCommand.class,
+                PlotCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Mert implements Runnable {
 
