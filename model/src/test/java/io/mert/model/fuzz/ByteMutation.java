@@ -32,7 +32,7 @@ public sealed interface ByteMutation {
 
     record Truncate(double keep) implements ByteMutation {
         public byte[] apply(byte[] in) {
-            return Arrays.copyOf(in, index(keep, in.length));
+            return Arrays.copyOf(in, Math.min(in.length, (int) (keep * in.length)));
         }
     }
 
