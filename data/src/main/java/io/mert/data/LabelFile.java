@@ -18,7 +18,7 @@ public final class LabelFile {
 
     /** Reads every line; each token must be an integer in [0, classes) (pass {@code Integer.MAX_VALUE} to skip the bound). */
     public static List<int[]> read(Path file, int classes) throws IOException {
-        List<String> lines = Files.readAllLines(file, StandardCharsets.US_ASCII);
+        List<String> lines = TextLines.read(file, StandardCharsets.US_ASCII);
         // readAllLines already ignores the final newline; an empty line is a clip without frames.
         List<int[]> rows = new ArrayList<>(lines.size());
         for (int i = 0; i < lines.size(); i++) {
@@ -79,10 +79,12 @@ public final class LabelFile {
                     + "or point task.label_dir at the directory holding dict.<label>.txt");
         }
         int n = 0;
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+        List<String> lines = TextLines.read(file, StandardCharsets.UTF_8);
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i);
             if (line.isBlank()) continue;
             if (line.trim().split("\\s+").length != 2) {
-                throw new IOException(file + ": line " + (n + 1) + " is not '<class> <count>': " + line);
+                throw new IOException(file + ": line " + (i + 1) + " is not '<class> <count>': " + line);
             }
             n++;
         }

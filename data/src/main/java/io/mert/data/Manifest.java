@@ -38,9 +38,16 @@ public record Manifest(Path root, List<Entry> entries) {
         return entries.stream().mapToLong(Entry::numSamples).sum();
     }
 
-    /** Reads and validates a manifest: a root line, then {@code path<TAB>count} lines; paths must stay inside the root. */
+    /** The longest clip a manifest may declare: one Java float array (readers and teachers hold a clip as one). */
+    public static final long MAX_NUM_SAMPLES = Integer.MAX_VALUE - 8;
+
+    /**
+     * Reads and validates a manifest: a root line, then {@code path<TAB>count} lines; paths must stay
+     * inside the root (no absolute paths, no '.' or '..' segments; symbolic links below the root are
+     * followed when the audio is read). Every problem is an {@link IOException} naming the file and line.
+     */
     public static Manifest read(Path tsv) throws IOException {
-        List<String> lines = Files.readAllLines(tsv, StandardCharsets.UTF_8);
+        List<String> lines = TextLines.read(tsv, StandardCharsets.UTF_8);
         if (lines.isEmpty() || lines.get(0).isBlank())
             throw new IOException(tsv + ": empty manifest, the first line must be the audio root directory");
         Path root;
@@ -62,7 +69,8 @@ public record Manifest(Path root, List<Entry> entries) {
             } catch (NumberFormatException e) {
                 throw new IOException(tsv + " line " + (i + 1) + ": num_samples '" + parts[1] + "' is not an integer");
             }
-            if (n <= 0) throw new IOException(tsv + " line " + (i + 1) + ": num_samples must be positive, got " + n);
+            if (n <= 0 || n > MAX_NUM_SAMPLES)
+                throw new IOException(tsv + " line " + (i + 1) + ": num_samples must be in [1, " + MAX_NUM_SAMPLES + "], got " + n);
             checkInside(tsv, i + 1, parts[0]);
             entries.add(new Entry(parts[0], n));
         }

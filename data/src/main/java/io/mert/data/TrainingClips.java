@@ -68,6 +68,24 @@ public final class TrainingClips {
      */
     public TrainingClips(Manifest manifest, List<Path> labelFiles, int cropSamples, int cropFrames, int stride,
                          int sampleRate, long cacheBytes) throws IOException {
+        this(manifest, labelFiles, null, cropSamples, cropFrames, stride, sampleRate, cacheBytes);
+    }
+
+    /**
+     * MERT framing and a 1 GiB cache, with every label checked against its stream's class count (from
+     * {@code dict.<label>.txt}): a label outside [0, classes) is an {@link IOException} naming the file,
+     * line and token instead of an out-of-range target in the loss.
+     */
+    public TrainingClips(Manifest manifest, List<Path> labelFiles, List<Integer> classes, int cropSamples, int cropFrames)
+            throws IOException {
+        this(manifest, labelFiles, classes, cropSamples, cropFrames, 320, 24000, 1L << 30);
+    }
+
+    /** As above; {@code classes} (one per label file) may be null to skip the label range check. */
+    public TrainingClips(Manifest manifest, List<Path> labelFiles, List<Integer> classes, int cropSamples, int cropFrames,
+                         int stride, int sampleRate, long cacheBytes) throws IOException {
+        if (classes != null && classes.size() != labelFiles.size())
+            throw new IllegalArgumentException(classes.size() + " class counts for " + labelFiles.size() + " label files");
         if (cropSamples <= 0 || cropFrames <= 0 || stride <= 0 || sampleRate <= 0)
             throw new IllegalArgumentException("crop samples/frames, stride and sample rate must be positive");
         if ((long) cropFrames * stride > cropSamples + stride)
@@ -80,8 +98,9 @@ public final class TrainingClips {
         this.sampleRate = sampleRate;
         double labelRate = (double) sampleRate / stride;
         labels = new ArrayList<>();
-        for (Path f : labelFiles) {
-            List<int[]> rows = LabelFile.read(f, Integer.MAX_VALUE);
+        for (int s = 0; s < labelFiles.size(); s++) {
+            Path f = labelFiles.get(s);
+            List<int[]> rows = LabelFile.read(f, classes == null ? Integer.MAX_VALUE : classes.get(s));
             if (rows.size() != manifest.size())
                 throw new IOException(f + ": " + rows.size() + " label lines but the manifest has " + manifest.size()
                         + " entries (labels must be one line per manifest entry, in order)");
@@ -118,7 +137,7 @@ public final class TrainingClips {
         maxStartFrame = maxStart.stream().mapToInt(Integer::intValue).toArray();
         skipped = List.copyOf(skip);
         for (Skipped s : skipped) LOG.warn("skipping {}: {}", s.path(), s.reason());
-        boolean fits = manifest.totalSamples() * 4 <= cacheBytes;
+        boolean fits = manifest.totalSamples() <= cacheBytes / Float.BYTES; // no overflow for huge manifests
         cache = fits ? new ConcurrentHashMap<>() : null;
         LOG.info("training clips: {} of {} entries usable, crops of {} samples / {} frames, audio cache {}",
                 usable.length, manifest.size(), cropSamples, cropFrames, fits ? "on" : "off");

@@ -110,13 +110,13 @@ public final class WavFile {
         if (bytes.length == 0) throw new WavFormatException(file + ": empty file (0 bytes), not a WAV file");
         if (bytes.length < 12 || !tag(bytes, 0).equals("RIFF") || !tag(bytes, 8).equals("WAVE"))
             throw new WavFormatException(file + ": not a RIFF/WAVE file (missing 'RIFF....WAVE' header)");
-        int pos = 12;
+        long pos = 12; // long: a chunk may declare up to 4 GiB, far past the end of the array
         Integer tagFmt = null;
         int channels = 0, rate = 0, blockAlign = 0, bits = 0;
         while (pos + 8 <= bytes.length) {
-            String id = tag(bytes, pos);
-            long size = b.getInt(pos + 4) & 0xFFFFFFFFL;
-            int body = pos + 8;
+            String id = tag(bytes, (int) pos);
+            long size = b.getInt((int) pos + 4) & 0xFFFFFFFFL;
+            int body = (int) pos + 8;
             if (id.equals("fmt ")) {
                 if (size < 16 || body + size > bytes.length)
                     throw new WavFormatException(file + ": truncated or invalid 'fmt ' chunk (" + size + " bytes)");
@@ -150,7 +150,7 @@ public final class WavFile {
                 ByteBuffer data = ByteBuffer.wrap(bytes, body, (int) (frames * blockAlign)).slice().order(ByteOrder.LITTLE_ENDIAN);
                 return new Parsed(new Info(rate, channels, enc, frames), data);
             }
-            pos = (int) Math.min(Integer.MAX_VALUE, body + size + (size & 1)); // chunks are word aligned
+            pos = body + size + (size & 1); // chunks are word aligned
         }
         throw new WavFormatException(file + (tagFmt == null ? ": no 'fmt ' chunk" : ": no 'data' chunk") + " (truncated or corrupt)");
     }

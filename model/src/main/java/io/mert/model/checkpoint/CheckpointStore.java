@@ -48,7 +48,9 @@ public final class CheckpointStore {
     public static final String OPTIMIZER_STEP_KEY = "optimizer_step";
 
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointStore.class);
-    private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{9,})");
+    /** 9 to 18 digits: every such number fits a long (a longer name is not ours and is ignored). */
+    private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{9,18})");
+    private static final int MAX_LATEST_BYTES = 256;
     private static final String TMP_PREFIX = ".tmp-";
 
     private final Path runDir;
@@ -195,7 +197,12 @@ public final class CheckpointStore {
     public Optional<Path> latestPointer() throws IOException {
         Path latest = checkpointsDir.resolve(LATEST_FILE);
         if (!Files.isRegularFile(latest)) return Optional.empty();
-        String name = Files.readString(latest, StandardCharsets.UTF_8).strip();
+        // LATEST is a hint: garbage in it (wrong encoding, a huge file) must not stop a resume.
+        byte[] head;
+        try (var in = Files.newInputStream(latest)) {
+            head = in.readNBytes(MAX_LATEST_BYTES);
+        }
+        String name = new String(head, StandardCharsets.US_ASCII).strip();
         if (!STEP_DIR.matcher(name).matches()) {
             LOG.warn("{} holds '{}', not a checkpoint directory name; ignoring it", latest, name);
             return Optional.empty();

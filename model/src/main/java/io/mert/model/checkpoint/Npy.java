@@ -175,9 +175,18 @@ public final class Npy {
         }
     }
 
+    /**
+     * The value of {@code key}, read where the key first appears. Anchoring there (rather than
+     * {@code find()}) keeps a hostile header of many unclosed entries linear instead of quadratic.
+     */
     private static String match(Pattern p, String dict, String key, Path file) throws CheckpointFormatException {
+        int at = dict.indexOf("'" + key + "'");
         Matcher m = p.matcher(dict);
-        if (!m.find()) throw new CheckpointFormatException(file + ": header lacks a valid '" + key + "' entry: " + dict.strip());
+        if (at < 0 || !m.region(at, dict.length()).lookingAt()) {
+            String shown = dict.strip();
+            if (shown.length() > 200) shown = shown.substring(0, 200) + "...";
+            throw new CheckpointFormatException(file + ": header lacks a valid '" + key + "' entry: " + shown);
+        }
         return m.group(1);
     }
 

@@ -11,6 +11,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -54,11 +55,22 @@ public final class Sha256Sums {
         return sb.toString().getBytes(StandardCharsets.UTF_8);
     }
 
+    /** Far above a real SHA256SUMS (a few lines); a larger file is not read. */
+    public static final long MAX_BYTES = 1 << 20;
+
     /** Parses a SHA256SUMS file; names must be plain file names (no directories). */
     public static Map<String, String> parse(Path sumsFile) throws IOException {
+        long size = Files.size(sumsFile);
+        if (size > MAX_BYTES) throw new CheckpointFormatException(sumsFile + ": " + size + " bytes is too large for a SHA256SUMS file");
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(sumsFile, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new CheckpointFormatException(sumsFile + ": not UTF-8 text (" + e.getMessage() + ")", e);
+        }
         Map<String, String> out = new LinkedHashMap<>();
         int lineNo = 0;
-        for (String line : Files.readAllLines(sumsFile, StandardCharsets.UTF_8)) {
+        for (String line : lines) {
             lineNo++;
             if (line.isBlank()) continue;
             Matcher m = LINE.matcher(line);

@@ -54,6 +54,8 @@ public record TrainerState(
         Map<String, Object> extra) {
 
     public static final int FORMAT_VERSION = 1;
+    /** Far above a real state (a config and a few counters, some KiB); a larger file is not read. */
+    public static final long MAX_JSON_BYTES = 64L << 20;
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
@@ -113,6 +115,11 @@ public record TrainerState(
     }
 
     public static TrainerState read(Path file) throws IOException {
+        long size = Files.size(file);
+        if (size > MAX_JSON_BYTES) {
+            throw new CheckpointFormatException(file + ": " + size + " bytes is larger than any trainer state (limit "
+                    + MAX_JSON_BYTES + "): not a trainer_state.json");
+        }
         return fromJson(Files.readAllBytes(file), file.toString());
     }
 

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import org.yaml.snakeyaml.LoaderOptions;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -22,9 +23,19 @@ import java.util.List;
  */
 public final class ConfigTree {
 
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
+    /** Longest config document read (characters); real configs are a few KiB. */
+    public static final int MAX_CODE_POINTS = 1 << 20;
+    /** Deepest nesting of mappings/sequences; fairseq configs are two levels deep. */
+    public static final int MAX_NESTING = 32;
+    /** Aliases allowed for collections: bounds "billion laughs" documents (SnakeYAML's own default is 50). */
+    public static final int MAX_ALIASES = 20;
+
+    private static final ObjectMapper YAML = new ObjectMapper(YAMLFactory.builder()
+            .loaderOptions(loaderOptions())
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
-            .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES));
+            .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
+            .build())
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final ObjectNode root;
@@ -33,18 +44,46 @@ public final class ConfigTree {
         this.root = root;
     }
 
+    private static LoaderOptions loaderOptions() {
+        LoaderOptions o = new LoaderOptions();
+        o.setCodePointLimit(MAX_CODE_POINTS);
+        o.setNestingDepthLimit(MAX_NESTING);
+        o.setMaxAliasesForCollections(MAX_ALIASES);
+        o.setAllowRecursiveKeys(false);
+        return o;
+    }
+
     public static ConfigTree empty() {
         return new ConfigTree(JsonNodeFactory.instance.objectNode());
     }
 
     public static ConfigTree parse(String yaml, String origin) {
+        if (yaml.length() > MAX_CODE_POINTS)
+            throw new ConfigException(origin + ": " + yaml.length() + " characters is larger than a config may be (limit " + MAX_CODE_POINTS + ")");
+        JsonNode n;
         try {
-            JsonNode n = YAML.readTree(yaml);
-            if (n == null || n.isMissingNode() || n.isNull()) return empty();
-            if (!n.isObject()) throw new ConfigException(origin + ": the top level must be a mapping of sections, got " + n.getNodeType());
-            return new ConfigTree((ObjectNode) n);
-        } catch (IOException e) {
+            rejectAliases(yaml, origin);
+            n = YAML.readTree(yaml);
+        } catch (IOException | RuntimeException e) { // SnakeYAML reports some limits as an unchecked YAMLException
             throw new ConfigException(origin + ": not valid YAML: " + e.getMessage(), e);
+        }
+        if (n == null || n.isMissingNode() || n.isNull()) return empty();
+        if (!n.isObject()) throw new ConfigException(origin + ": the top level must be a mapping of sections, got " + n.getNodeType());
+        return new ConfigTree((ObjectNode) n);
+    }
+
+    /**
+     * Jackson does not expand YAML aliases: {@code *name} would silently become the string "name".
+     * So aliases are refused with a clear message (which also rules out "billion laughs" documents).
+     */
+    private static void rejectAliases(String yaml, String origin) throws IOException {
+        try (com.fasterxml.jackson.dataformat.yaml.YAMLParser p = (com.fasterxml.jackson.dataformat.yaml.YAMLParser) YAML.createParser(yaml)) {
+            while (p.nextToken() != null) {
+                if (p.isCurrentAlias()) {
+                    throw new ConfigException(origin + " line " + p.currentLocation().getLineNr() + ": YAML alias '*" + p.getText()
+                            + "' is not supported in configs; write the value out");
+                }
+            }
         }
     }
 
@@ -57,6 +96,9 @@ public final class ConfigTree {
 
     public static ConfigTree load(Path file) {
         try {
+            long size = Files.size(file);
+            if (size > 4L * MAX_CODE_POINTS)
+                throw new ConfigException("config " + file + " is " + size + " bytes, larger than a config may be (limit " + MAX_CODE_POINTS + " characters)");
             return parse(Files.readString(file, StandardCharsets.UTF_8), file.toString());
         } catch (IOException e) {
             throw new ConfigException("cannot read config " + file + ": " + e.getMessage(), e);
@@ -74,11 +116,13 @@ public final class ConfigTree {
             JsonNode value;
             try {
                 value = raw.isEmpty() ? JsonNodeFactory.instance.nullNode() : YAML.readTree(raw);
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) { // not YAML: the text itself
                 value = JsonNodeFactory.instance.textNode(raw);
             }
             if (value == null || value.isMissingNode()) value = JsonNodeFactory.instance.textNode(raw);
-            String[] path = key.split("\\.");
+            String[] path = key.split("\\.", -1);
+            for (String segment : path)
+                if (segment.isEmpty()) throw new ConfigException("override '" + o + "': key '" + key + "' has an empty section or name");
             ObjectNode node = copy;
             for (int i = 0; i < path.length - 1; i++) {
                 JsonNode child = node.get(path[i]);

@@ -50,18 +50,20 @@ public record TrainConfig(
         int maxSample = r.integer("task.max_sample_size", 48000, 1, Integer.MAX_VALUE);
         int frames = model.framesFor(maxSample);
         if (frames < model.maskLength() + 1) {
-            throw new ConfigException("task.max_sample_size=" + maxSample + " gives " + frames + " frames, shorter than the conv "
-                    + "receptive field plus one mask span (" + model.maskLength() + " frames): use at least "
-                    + (model.frameStride() * (model.maskLength() + 2)) + " samples");
+            throw new ConfigException("task.max_sample_size=" + maxSample + " gives " + frames + " frames after the conv extractor "
+                    + "(receptive field " + samplesForFrames(model, 1) + " samples, stride " + model.frameStride()
+                    + "), fewer than one mask span plus one (model.mask_length=" + model.maskLength() + "): allowed is >= "
+                    + samplesForFrames(model, model.maskLength() + 1) + " samples");
         }
         int sampleRate = r.integer("task.sample_rate", 24000, 1, Integer.MAX_VALUE);
         if (sampleRate != model.sampleRate()) {
             throw new ConfigException("task.sample_rate=" + sampleRate + " but the model expects " + model.sampleRate() + " Hz");
         }
         int labelRate = r.integer("task.label_rate", model.labelRate(), 1, Integer.MAX_VALUE);
-        if (labelRate * model.frameStride() != sampleRate) {
+        if ((long) labelRate * model.frameStride() != sampleRate) {
             throw new ConfigException("task.label_rate=" + labelRate + " does not match the model's frame rate "
-                    + (double) sampleRate / model.frameStride() + " Hz (sample_rate / conv stride)");
+                    + (double) sampleRate / model.frameStride() + " Hz (task.sample_rate=" + sampleRate + " / conv stride "
+                    + model.frameStride() + "): allowed is exactly that rate, so labels line up with frames");
         }
         double[] betas = r.betas("optimizer.adam_betas", 0.9, 0.98);
         int worldSize = r.integer("distributed_training.distributed_world_size", 1, 0, 4096);
@@ -69,7 +71,11 @@ public record TrainConfig(
         int minWorld = r.integer("distributed_training.min_world_size", 1, 1, 4096);
         if (minWorld > globalBatch) {
             throw new ConfigException("distributed_training.min_world_size=" + minWorld + " exceeds dataset.global_batch_size="
-                    + globalBatch + ": every worker needs at least one clip per step");
+                    + globalBatch + ": every worker needs at least one clip per step; allowed is min_world_size <= " + globalBatch);
+        }
+        if (worldSize > globalBatch) {
+            throw new ConfigException("distributed_training.distributed_world_size=" + worldSize + " exceeds dataset.global_batch_size="
+                    + globalBatch + ": the extra workers would get no clip; allowed is distributed_world_size <= " + globalBatch);
         }
         return new TrainConfig(t,
                 r.integer("common.seed", 1337, Integer.MIN_VALUE, Integer.MAX_VALUE),
@@ -113,8 +119,22 @@ public record TrainConfig(
                 minWorldSize, stepTimeoutSeconds);
     }
 
+    /** Fewest input samples for which the conv extractor gives {@code frames} frames (its layers inverted). */
+    static long samplesForFrames(MertConfig model, int frames) {
+        long n = frames;
+        List<MertConfig.ConvLayer> layers = model.convFeatureLayers();
+        for (int i = layers.size() - 1; i >= 0; i--) n = (n - 1) * layers.get(i).stride() + layers.get(i).kernel();
+        return n;
+    }
+
     private static MertConfig modelConfig(Reader r) {
-        MertConfig p = MertConfig.preset(r.string("model.preset", "tiny"));
+        String preset = r.string("model.preset", "tiny");
+        MertConfig p;
+        try {
+            p = MertConfig.preset(preset);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("model.preset: " + e.getMessage());
+        }
         List<MertConfig.ConvLayer> conv = r.has("model.conv_feature_layers")
                 ? parseConvLayers(r.string("model.conv_feature_layers", ""))
                 : p.convFeatureLayers();
@@ -156,8 +176,14 @@ public record TrainConfig(
                 p.labelRate());
     }
 
-    private static final Pattern TERM = Pattern.compile("\\[((?:\\s*\\(\\s*\\d+\\s*,\\s*\\d+\\s*,\\s*\\d+\\s*\\)\\s*,?)+)\\]\\s*(?:\\*\\s*(\\d+))?");
+    // Possessive quantifiers: an unclosed list of many tuples fails in linear time instead of backtracking exponentially.
+    private static final Pattern TERM = Pattern.compile("\\[((?:\\s*+\\(\\s*+\\d++\\s*+,\\s*+\\d++\\s*+,\\s*+\\d++\\s*+\\)\\s*+,?+)++)\\]\\s*+(?:\\*\\s*+(\\d++))?");
     private static final Pattern TUPLE = Pattern.compile("\\(\\s*(\\d+)\\s*,\\s*(\\d+)\\s*,\\s*(\\d+)\\s*\\)");
+    private static final int MAX_CONV_LAYERS = 64;
+    private static final int MAX_CONV_CHANNELS = 1 << 16;
+    private static final int MAX_KERNEL_OR_STRIDE = 4096;
+    /** Samples per frame; MERT's is 320. */
+    private static final long MAX_FRAME_STRIDE = 1 << 20;
 
     /** Parses fairseq's {@code "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"}. */
     public static List<MertConfig.ConvLayer> parseConvLayers(String spec) {
@@ -168,16 +194,38 @@ public record TrainConfig(
                 throw new ConfigException("model.conv_feature_layers: cannot read '" + part.trim()
                         + "'; expected terms like [(512,10,5)] or [(512,3,2)] * 4 joined by +");
             }
-            int times = m.group(2) == null ? 1 : Integer.parseInt(m.group(2));
+            int times = m.group(2) == null ? 1 : convNumber(m.group(2), "repeat count", MAX_CONV_LAYERS);
             List<MertConfig.ConvLayer> term = new ArrayList<>();
             Matcher t = TUPLE.matcher(m.group(1));
             while (t.find()) {
-                term.add(new MertConfig.ConvLayer(Integer.parseInt(t.group(1)), Integer.parseInt(t.group(2)), Integer.parseInt(t.group(3))));
+                term.add(new MertConfig.ConvLayer(convNumber(t.group(1), "channels", MAX_CONV_CHANNELS),
+                        convNumber(t.group(2), "kernel", MAX_KERNEL_OR_STRIDE), convNumber(t.group(3), "stride", MAX_KERNEL_OR_STRIDE)));
             }
+            if ((long) out.size() + (long) term.size() * times > MAX_CONV_LAYERS)
+                throw new ConfigException("model.conv_feature_layers has more than " + MAX_CONV_LAYERS + " layers");
             for (int i = 0; i < times; i++) out.addAll(term);
         }
         if (out.isEmpty()) throw new ConfigException("model.conv_feature_layers is empty");
+        long stride = 1;
+        for (MertConfig.ConvLayer l : out) {
+            stride *= l.stride(); // <= 2^20 * 4096 before the check: no overflow
+            if (stride > MAX_FRAME_STRIDE)
+                throw new ConfigException("model.conv_feature_layers: the product of the strides exceeds " + MAX_FRAME_STRIDE
+                        + " samples per frame (MERT's is 320)");
+        }
         return out;
+    }
+
+    private static int convNumber(String digits, String what, int max) {
+        long v;
+        try {
+            v = Long.parseLong(digits);
+        } catch (NumberFormatException e) {
+            v = Long.MAX_VALUE;
+        }
+        if (v < 1 || v > max)
+            throw new ConfigException("model.conv_feature_layers: " + what + " " + digits + " outside the allowed range [1, " + max + "]");
+        return (int) v;
     }
 
     /** Typed reads with defaults and range checks whose errors name the key. */
@@ -194,12 +242,20 @@ public record TrainConfig(
         Path path(String key) {
             JsonNode n = t.get(key);
             if (n == null || n.asText().isBlank()) throw new ConfigException(key + " is required (a directory path)");
-            return Path.of(n.asText());
+            return toPath(key, n.asText());
         }
 
         Path pathOr(String key, Path dflt) {
             JsonNode n = t.get(key);
-            return n == null || n.asText().isBlank() ? dflt : Path.of(n.asText());
+            return n == null || n.asText().isBlank() ? dflt : toPath(key, n.asText());
+        }
+
+        private static Path toPath(String key, String s) {
+            try {
+                return Path.of(s);
+            } catch (java.nio.file.InvalidPathException e) {
+                throw new ConfigException(key + "='" + s + "' is not a valid path: " + e.getReason());
+            }
         }
 
         boolean bool(String key, boolean dflt) {
@@ -216,8 +272,11 @@ public record TrainConfig(
             JsonNode n = t.get(key);
             if (n == null) return dflt;
             long v;
-            if (n.isIntegralNumber()) v = n.longValue();
-            else {
+            if (n.isIntegralNumber()) {
+                if (!n.canConvertToLong())
+                    throw new ConfigException(key + "=" + n.asText() + ": allowed range is [" + min + ", " + max + "]");
+                v = n.longValue();
+            } else {
                 try {
                     v = Long.parseLong(n.asText().trim());
                 } catch (NumberFormatException e) {
@@ -232,7 +291,7 @@ public record TrainConfig(
             JsonNode n = t.get(key);
             if (n == null) return dflt;
             double v = toDouble(key, n);
-            if (v < min || v > max) throw new ConfigException(key + "=" + v + ": allowed range is [" + min + ", " + max + "]");
+            if (!(v >= min && v <= max)) throw new ConfigException(key + "=" + v + ": allowed range is [" + min + ", " + max + "]");
             return v;
         }
 
@@ -244,7 +303,7 @@ public record TrainConfig(
                 n = n.get(0);
             }
             double v = toDouble(key, n);
-            if (!(v > 0)) throw new ConfigException(key + "=" + v + ": the learning rate must be positive");
+            if (!(v > 0) || Double.isInfinite(v)) throw new ConfigException(key + "=" + v + ": the learning rate must be positive and finite");
             return v;
         }
 
@@ -253,6 +312,8 @@ public record TrainConfig(
             List<Double> out = new ArrayList<>();
             if (n.isArray()) for (JsonNode e : n) out.add(toDouble(key, e));
             else out.add(toDouble(key, n));
+            for (double v : out)
+                if (!(v >= 0) || Double.isInfinite(v)) throw new ConfigException(key + "=" + n + ": each value must be finite and >= 0");
             return List.copyOf(out);
         }
 
@@ -273,7 +334,7 @@ public record TrainConfig(
             List<Double> v = new ArrayList<>();
             if (n.isArray()) for (JsonNode e : n) v.add(toDouble(key, e));
             else for (String s : n.asText().replaceAll("[()\\[\\] ]", "").split(",")) v.add(toDouble(key, s));
-            if (v.size() != 2 || v.get(0) < 0 || v.get(0) >= 1 || v.get(1) < 0 || v.get(1) >= 1) {
+            if (v.size() != 2 || !(v.get(0) >= 0 && v.get(0) < 1) || !(v.get(1) >= 0 && v.get(1) < 1)) {
                 throw new ConfigException(key + "=" + n.asText() + ": expected two betas in [0, 1), e.g. (0.9, 0.98)");
             }
             return new double[]{v.get(0), v.get(1)};

@@ -55,6 +55,58 @@ class TrainConfigTest {
         assertTrue(e.getMessage().contains("task.data"), e.getMessage());
     }
 
+    private static String error(String... overrides) {
+        return assertThrows(ConfigException.class,
+                () -> TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of(overrides)))).getMessage();
+    }
+
+    @Test
+    void cropMustGiveAMaskSpanOfFramesAfterTheConvExtractor() {
+        // MERT extractor: receptive field 400 samples, stride 320; mask_length 5 needs 6 frames = 400 + 5 * 320 samples
+        MertConfig m = MertConfig.tiny();
+        assertEquals(400, TrainConfig.samplesForFrames(m, 1));
+        assertEquals(2000, TrainConfig.samplesForFrames(m, 6));
+        assertEquals(6, m.framesFor(2000));
+        assertEquals(5, m.framesFor(1999));
+        String msg = error("task.max_sample_size=1999");
+        assertTrue(msg.contains("task.max_sample_size=1999") && msg.contains("5 frames") && msg.contains("model.mask_length=5")
+                && msg.contains("allowed is >= 2000 samples"), msg);
+        assertEquals(2000, TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of("task.max_sample_size=2000"))).maxSampleSize());
+    }
+
+    @Test
+    void labelRateMustBeTheFrameRateOfTheConvExtractor() {
+        String msg = error("task.label_rate=50");
+        assertTrue(msg.contains("task.label_rate=50") && msg.contains("75.0 Hz") && msg.contains("24000") && msg.contains("320"), msg);
+        // a stride-160 extractor at 24 kHz has 150 Hz frames: label_rate 150 is right, 75 is not
+        String conv = "model.conv_feature_layers='[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)]'";
+        assertEquals(160, TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of(conv, "task.label_rate=150")))
+                .model().frameStride());
+        assertTrue(error(conv).contains("150.0 Hz"));
+    }
+
+    @Test
+    void globalBatchMustGiveEveryWorkerAClip() {
+        String msg = error("distributed_training.distributed_world_size=9");
+        assertTrue(msg.contains("distributed_training.distributed_world_size=9") && msg.contains("dataset.global_batch_size=8")
+                && msg.contains("<= 8"), msg);
+        msg = error("distributed_training.min_world_size=9");
+        assertTrue(msg.contains("distributed_training.min_world_size=9") && msg.contains("<= 8"), msg);
+        TrainConfig ok = TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of("distributed_training.distributed_world_size=8")));
+        assertEquals(8, ok.worldSize());
+    }
+
+    @Test
+    void nonFiniteAndOutOfRangeNumbersAreRejected() {
+        assertTrue(error("optimization.clip_norm=NaN").contains("optimization.clip_norm=NaN: allowed range"));
+        assertTrue(error("optimization.lr=Infinity").contains("positive and finite"));
+        assertTrue(error("optimizer.adam_betas=(NaN, 0.9)").contains("optimizer.adam_betas"));
+        assertTrue(error("common.seed=18446744073709551621").contains("common.seed=18446744073709551621"), "no silent wrap to 5");
+        assertTrue(error("model.preset=huge").contains("model.preset"));
+        assertTrue(error("task.data=/a\u0000b".replace("\\u0000", "\u0000")).contains("task.data"));
+        assertTrue(error(".=1").contains("empty section"));
+    }
+
     @Test
     void parsesFairseqConvLayerSpec() {
         List<MertConfig.ConvLayer> l = TrainConfig.parseConvLayers("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2");
