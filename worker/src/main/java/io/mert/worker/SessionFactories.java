@@ -26,7 +26,9 @@ public final class SessionFactories {
         Manifest manifest = Manifest.read(config.manifestDir().resolve("train.tsv"));
         List<Path> labels = new ArrayList<>();
         for (String label : config.labels()) labels.add(config.labelDir().resolve("train." + label));
-        return new TrainingClips(manifest, labels, config.maxSampleSize(), config.model().framesFor(config.maxSampleSize()));
+        // every label is checked against its stream's dictionary: an out-of-range target is a clear error, not a wrong loss
+        return new TrainingClips(manifest, labels, withLabelClasses(config).model().labelClasses(), config.maxSampleSize(),
+                config.model().framesFor(config.maxSampleSize()));
     }
 
     /** The number of classes of each label stream, from fairseq's {@code dict.<label>.txt} files. */
