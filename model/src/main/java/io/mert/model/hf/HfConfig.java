@@ -39,6 +39,9 @@ public final class HfConfig {
         ObjectNode o = JSON.createObjectNode();
         o.put("model_type", MODEL_TYPE);
         o.putArray("architectures").add("MERTModel");
+        // as the public m-a-p/MERT-v1-* repos have it: with MERT's configuration_MERT.py and modeling_MERT.py
+        // copied next to this file, AutoModel.from_pretrained(DIR, trust_remote_code=True) loads the export
+        o.putObject("auto_map").put("AutoConfig", "configuration_MERT.MERTConfig").put("AutoModel", "modeling_MERT.MERTModel");
         o.put("hidden_size", c.encoderEmbedDim());
         o.put("num_hidden_layers", c.encoderLayers());
         o.put("num_attention_heads", c.encoderAttentionHeads());

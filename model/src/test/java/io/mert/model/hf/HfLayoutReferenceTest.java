@@ -69,6 +69,8 @@ class HfLayoutReferenceTest {
     void exportedConfigCarriesThePublishedArchitecture(String preset) {
         JsonNode published = layouts.get(preset).get("hf_config");
         ObjectNode ours = HfConfig.toJson(MertConfig.preset(preset));
+        assertEquals("modeling_MERT.MERTModel", ours.path("auto_map").path("AutoModel").asText(), "auto_map as the public repos");
+        assertEquals("configuration_MERT.MERTConfig", ours.path("auto_map").path("AutoConfig").asText());
         for (Iterator<Map.Entry<String, JsonNode>> it = published.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> f = it.next();
             JsonNode mine = ours.get(f.getKey());
