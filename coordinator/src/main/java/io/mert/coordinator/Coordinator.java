@@ -15,6 +15,8 @@ import io.mert.protocol.control.RegisterWorker;
 import io.mert.protocol.control.RunStep;
 import io.mert.protocol.control.SaveCheckpoint;
 import io.mert.protocol.control.Shutdown;
+import io.mert.protocol.control.SkippedSample;
+import io.mert.protocol.control.UnreadableFile;
 import io.mert.protocol.control.StartGeneration;
 import io.mert.protocol.control.StepDone;
 import io.mert.protocol.control.StepFailed;
@@ -111,6 +113,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private int corruptRedos;
     private static final int MAX_CORRUPT_REDOS = 3;
     private long runStartNanos;
+    /** Files reported unreadable so far: a warning is logged once per file, an event per skipped draw. */
+    private final java.util.Set<String> warnedUnreadable = new java.util.HashSet<>();
+    /** Set when the run stops for unreadable training data: why, for the exit message. */
+    private String dataErrorStop;
+    /** Ranks that reported the current step's data error without naming the file. */
+    private final java.util.Set<Integer> dataErrorRanks = new java.util.HashSet<>();
 
     public static Behavior<Command> create(CoordinatorSettings settings, RunListener listener) {
         return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Coordinator(ctx, timers, settings, listener)));
@@ -240,6 +248,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             memberLost |= members.contains(m);
             event("worker_lost", RunLog.object().put("worker", id).put("reason", reason).put("step", completed));
         }
+        if (memberLost && dataErrorStop != null) return finish(dataErrorStop, false); // stopping anyway: no new generation
         if (!memberLost || phase == Phase.FINISHED || phase == Phase.WAITING_FOR_WORKERS) return this;
         return regenerate();
     }
@@ -316,6 +325,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (completed >= config.maxUpdate()) return finish("reached optimization.max_update=" + config.maxUpdate(), true);
         phase = Phase.RUNNING_STEP;
         done.clear();
+        dataErrorRanks.clear();
         stepStartNanos = System.nanoTime();
         WorkerInbound run = WorkerInbound.newBuilder().setRunStep(RunStep.newBuilder()
                 .setGeneration(generation).setStep(completed).setLr(schedule.lrAt(completed))).build();
@@ -339,6 +349,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         completed++;
         corruptRedos = 0;
         recordStep(first);
+        recordSkippedSamples();
         boolean finalStep = completed >= config.maxUpdate();
         if (completed % config.saveIntervalUpdates() == 0 || finalStep || membershipChanged) return requestCheckpoint();
         return nextStepOrFinish();
@@ -375,8 +386,59 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         listener.onStep(line);
     }
 
+    /** One {@code sample_skipped} event per replaced draw of the step just completed, in draw order. */
+    private void recordSkippedSamples() {
+        List<SkippedSample> skipped = new ArrayList<>();
+        done.values().forEach(d -> skipped.addAll(d.getSkippedSamplesList()));
+        skipped.sort(java.util.Comparator.comparingLong(SkippedSample::getSerial));
+        for (SkippedSample x : skipped) {
+            for (UnreadableFile u : x.getUnreadableList()) {
+                if (warnedUnreadable.add(u.getPath())) {
+                    getContext().getLog().warn("skipping unreadable training audio {} (first met at step {}): {}; its draws "
+                            + "are replaced by the next readable clip. Remove it from the manifest (and its label lines) "
+                            + "to silence this, or set dataset.strict_data=true to stop instead", u.getPath(), completed,
+                            u.getReason());
+                }
+                event("sample_skipped", RunLog.object().put("step", completed).put("file", u.getPath())
+                        .put("reason", u.getReason()).put("replacement", x.getReplacementPath())
+                        .put("replacement_index", x.getReplacementIndex()).put("drawn_index", x.getDrawnIndex())
+                        .put("serial", x.getSerial()));
+            }
+        }
+    }
+
+    /**
+     * Unreadable training data that may not be skipped: no rank applied the step. Stop cleanly: log a
+     * {@code data_error} event, checkpoint the last completed step unless that checkpoint exists, end.
+     */
+    private Behavior<Command> onDataError(StepFailed f) {
+        UnreadableFile u = f.getDataError();
+        if (u.getPath().isEmpty()) {
+            // this rank only learned through the allreduce that another rank met the file: wait for that one
+            dataErrorRanks.add(f.getRank());
+            if (dataErrorRanks.size() < members.size()) return this;
+        }
+        timers.cancel(TIMER);
+        String file = u.getPath().isEmpty() ? "(not named: the rank that read it did not report)" : u.getPath();
+        String manifest = config.manifestDir().resolve("train.tsv").toString();
+        dataErrorStop = "unreadable training audio " + file + ": " + (u.getReason().isEmpty() ? f.getReason() : u.getReason())
+                + ". Step " + (completed + 1) + " was not applied. "
+                + (config.strictData()
+                    ? "Remove the file from " + manifest + " (and its line from every train.<label> file), or run without "
+                      + "dataset.strict_data so unreadable files are skipped"
+                    : "Replace the damaged audio files, or remove them from " + manifest + " (and their lines from every "
+                      + "train.<label> file)")
+                + "; then continue with `mert resume --run-dir " + settings.runDir() + "`";
+        getContext().getLog().error(dataErrorStop);
+        event("data_error", RunLog.object().put("step", completed + 1).put("last_completed_step", completed).put("file", file).put("reason", u.getReason())
+                .put("rank", f.getRank()).put("strict", config.strictData()));
+        if (lastCheckpointStep == completed) return finish(dataErrorStop, false);
+        return requestCheckpoint();
+    }
+
     private Behavior<Command> onStepFailed(StepFailed f) {
         if (f.getGeneration() != generation || phase != Phase.RUNNING_STEP) return this;
+        if (f.hasDataError()) return onDataError(f);
         event("step_failed", RunLog.object().put("step", f.getStep()).put("rank", f.getRank())
                 .put("reason", f.getReason()).put("failed_peer_rank", f.getFailedPeerRank()));
         if (f.getStreamCorrupted() && corruptRedos < MAX_CORRUPT_REDOS) {
@@ -393,6 +455,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private Behavior<Command> onTimeout(Timeout t) {
         if (t.phase() == Phase.FINISHED && phase == Phase.FINISHED) return Behaviors.stopped();
         if (t.generation() != generation || t.step() != completed || t.phase() != phase) return this;
+        if (dataErrorStop != null) return finish(dataErrorStop + " (the checkpoint of step " + completed + " was not confirmed "
+                + "in time; resume uses the newest valid one)", false);
         Map<Integer, ?> replied = phase == Phase.STARTING_GENERATION ? ready : done;
         List<String> silent = new ArrayList<>();
         for (int rank = 0; rank < members.size(); rank++) {
@@ -438,6 +502,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             lastCheckpointStep = completed;
             event("checkpoint_saved", RunLog.object().put("step", completed).put("path", s.getPath()));
         }
+        if (dataErrorStop != null) return finish(dataErrorStop, false);
         if (membershipChanged && completed < config.maxUpdate()) return startGeneration();
         return nextStepOrFinish();
     }

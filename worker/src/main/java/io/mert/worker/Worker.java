@@ -14,7 +14,9 @@ import io.mert.protocol.control.RunStep;
 import io.mert.protocol.control.SaveCheckpoint;
 import io.mert.protocol.control.StartGeneration;
 import io.mert.protocol.control.StepDone;
+import io.mert.protocol.control.SkippedSample;
 import io.mert.protocol.control.StepFailed;
+import io.mert.protocol.control.UnreadableFile;
 import io.mert.protocol.control.WorkerInbound;
 import io.mert.protocol.pekko.ServiceNames;
 import org.apache.pekko.actor.CoordinatedShutdown;
@@ -184,9 +186,24 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
         try {
             TrainingSession.StepResult s = session.run(r.getStep(), r.getLr(), rank, worldSize);
             settings.observer().onStep(r.getStep(), worldSize, s.timings());
-            reply(CoordinatorInbound.newBuilder().setStepDone(StepDone.newBuilder()
+            StepDone.Builder done = StepDone.newBuilder()
                     .setGeneration(generation).setStep(r.getStep()).setRank(rank).setMetrics(s.metrics())
-                    .setParamChecksum(s.checksum()).setTimings(s.timings()).setSampleDigest(s.sampleDigest())).build());
+                    .setParamChecksum(s.checksum()).setTimings(s.timings()).setSampleDigest(s.sampleDigest());
+            for (BatchAssembler.Replaced x : s.replaced()) {
+                SkippedSample.Builder sk = SkippedSample.newBuilder().setSerial(x.serial()).setDrawnIndex(x.drawn())
+                        .setReplacementIndex(x.replacement()).setReplacementPath(x.replacementPath());
+                for (var u : x.unreadable())
+                    sk.addUnreadable(UnreadableFile.newBuilder().setIndex(u.index()).setPath(u.path()).setReason(u.reason()));
+                done.addSkippedSamples(sk);
+            }
+            reply(CoordinatorInbound.newBuilder().setStepDone(done).build());
+        } catch (TrainingDataException e) {
+            getContext().getLog().error("step {} of generation {}: {}", r.getStep(), generation, e.getMessage());
+            UnreadableFile.Builder file = UnreadableFile.newBuilder();
+            if (e.path() != null) file.setPath(e.path()).setReason(e.reason());
+            reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
+                    .setStep(r.getStep()).setRank(rank).setReason(e.getMessage()).setFailedPeerRank(-1)
+                    .setDataError(file)).build());
         } catch (CorruptStreamException e) {
             getContext().getLog().warn("step {} of generation {}: {}", r.getStep(), generation, e.getMessage());
             reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
