@@ -45,6 +45,13 @@ final class ConsoleProgress implements RunListener {
                             + "): replaced by " + d.get("replacement").asText() + " at step " + d.get("step")
                             + "; later draws of it are replaced too (events.jsonl lists each)");
             }
+            case "validation" -> out.println(String.format(Locale.ROOT,
+                    "valid %5d/%d  loss %.4f  masked_acc %s  cqt %.4f  (%s: %d clips)", d.get("step").asLong(), maxUpdate,
+                    d.get("loss").asDouble(), list(d.get("masked_accuracy")), d.get("cqt_loss").asDouble(),
+                    d.get("split").asText(), d.get("clips").asInt()));
+            case "validation_skipped" -> out.println("no validation: " + d.get("reason").asText());
+            case "validation_failed" -> out.println("validation failed at step " + d.get("step") + " (training goes on): "
+                    + d.get("reason").asText());
             case "data_error" -> out.println("data error at step " + d.get("step") + ": " + d.get("file").asText() + ": "
                     + d.get("reason").asText());
             default -> {

@@ -13,6 +13,8 @@ import io.mert.protocol.control.DataPlaneEndpoint;
 import io.mert.protocol.control.GenerationReady;
 import io.mert.protocol.control.RegisterWorker;
 import io.mert.protocol.control.RunStep;
+import io.mert.protocol.control.RunValidation;
+import io.mert.protocol.control.ValidationDone;
 import io.mert.protocol.control.SaveCheckpoint;
 import io.mert.protocol.control.Shutdown;
 import io.mert.protocol.control.SkippedSample;
@@ -77,7 +79,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public record Stop(String reason) implements Command {
     }
 
-    enum Phase { WAITING_FOR_WORKERS, STARTING_GENERATION, RUNNING_STEP, CHECKPOINTING, FINISHED }
+    enum Phase { WAITING_FOR_WORKERS, STARTING_GENERATION, RUNNING_STEP, VALIDATING, CHECKPOINTING, FINISHED }
 
     private record Member(String id, ActorRef<WorkerInbound> inbox, DataPlaneEndpoint endpoint) {
     }
@@ -100,6 +102,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private List<Member> members = List.of();
     private final Map<Integer, GenerationReady> ready = new HashMap<>();
     private final Map<Integer, StepDone> done = new HashMap<>();
+    private final Map<Integer, ValidationDone> validated = new HashMap<>();
+    /** The step whose validation pass is due and not yet done (redone after a generation change), or -1. */
+    private long validationDue = -1;
+    /** Set when the workers report that there is no validation split: validation is then skipped. */
+    private String validationUnavailable;
 
     private Phase phase = Phase.WAITING_FOR_WORKERS;
     private long generation;
@@ -112,6 +119,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     /** Steps redone in a row because of an injected data-plane frame; reset by a completed step. */
     private int corruptRedos;
     private static final int MAX_CORRUPT_REDOS = 3;
+    /** A validation pass may take this many step timeouts before the silent workers are dropped. */
+    private static final int VALIDATION_TIMEOUT_STEPS = 10;
     private long runStartNanos;
     /** Files reported unreadable so far: a warning is logged once per file, an event per skipped draw. */
     private final java.util.Set<String> warnedUnreadable = new java.util.HashSet<>();
@@ -180,6 +189,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             case STEP_DONE -> onStepDone(m.getStepDone());
             case STEP_FAILED -> onStepFailed(m.getStepFailed());
             case CHECKPOINT_SAVED -> onCheckpointSaved(m.getCheckpointSaved());
+            case VALIDATION_DONE -> onValidationDone(m.getValidationDone());
             case KIND_NOT_SET -> this;
         };
     }
@@ -305,6 +315,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         forceRestore = false;
         phase = Phase.RUNNING_STEP;
         if (runStartNanos == 0) runStartNanos = System.nanoTime();
+        // a validation pass that a lost worker interrupted is redone by the new generation
+        if (validationDue == completed) return startValidation();
         return nextStepOrFinish();
     }
 
@@ -316,6 +328,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .put("to_step", Math.max(lastCheckpointStep, 0)));
         completed = Math.max(lastCheckpointStep, 0);
         forceRestore = true;
+        validationDue = -1;
         return startGeneration();
     }
 
@@ -350,9 +363,90 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         corruptRedos = 0;
         recordStep(first);
         recordSkippedSamples();
+        if (validationUnavailable == null && config.validatesAfter(completed)) {
+            validationDue = completed;
+            return startValidation();
+        }
+        return afterStep();
+    }
+
+    /** After a step (and its validation, if any): checkpoint when due, else the next step. */
+    private Behavior<Command> afterStep() {
         boolean finalStep = completed >= config.maxUpdate();
         if (completed % config.saveIntervalUpdates() == 0 || finalStep || membershipChanged) return requestCheckpoint();
         return nextStepOrFinish();
+    }
+
+    // ---- validation ---------------------------------------------------------------------------
+
+    private Behavior<Command> startValidation() {
+        phase = Phase.VALIDATING;
+        validated.clear();
+        stepStartNanos = System.nanoTime();
+        WorkerInbound run = WorkerInbound.newBuilder().setRunValidation(RunValidation.newBuilder()
+                .setGeneration(generation).setStep(completed)).build();
+        members.forEach(m -> m.inbox().tell(run));
+        // a pass covers the whole split, which may take many steps' worth of forward passes
+        timers.startSingleTimer(TIMER, new Timeout(generation, completed, phase), settings.stepTimeout().multipliedBy(VALIDATION_TIMEOUT_STEPS));
+        return this;
+    }
+
+    private Behavior<Command> onValidationDone(ValidationDone v) {
+        if (v.getGeneration() != generation || v.getStep() != completed || phase != Phase.VALIDATING) return this;
+        validated.put(v.getRank(), v);
+        if (validated.size() < members.size()) return this;
+        timers.cancel(TIMER);
+        validationDue = -1;
+        String unavailable = null, error = null;
+        for (ValidationDone x : validated.values()) {
+            if (!x.getUnavailable().isEmpty()) unavailable = x.getUnavailable();
+            if (!x.getError().isEmpty()) error = "rank " + x.getRank() + ": " + x.getError();
+        }
+        if (unavailable != null) {
+            validationUnavailable = unavailable;
+            getContext().getLog().info("no validation: {}", unavailable);
+            event("validation_skipped", RunLog.object().put("step", completed).put("reason", unavailable));
+        } else if (error != null) {
+            getContext().getLog().warn("validation after step {} failed ({}); training goes on", completed, error);
+            event("validation_failed", RunLog.object().put("step", completed).put("reason", error));
+        } else {
+            recordValidation();
+        }
+        return afterStep();
+    }
+
+    /** Sums over ranks (in rank order), normalised by the masked frames of the whole split. */
+    private void recordValidation() {
+        double seconds = (System.nanoTime() - stepStartNanos) / 1e9;
+        int streams = config.model().labelClasses().size();
+        long frames = 0;
+        int clips = 0, skipped = 0;
+        double loss = 0, cqt = 0;
+        double[] ce = new double[streams];
+        long[] correct = new long[streams];
+        for (int rank = 0; rank < members.size(); rank++) {
+            ValidationDone x = validated.get(rank);
+            frames += x.getMaskedFrames();
+            clips += x.getClips();
+            skipped += x.getSkippedClips();
+            loss += x.getLossSum();
+            cqt += x.getCqtSum();
+            for (int k = 0; k < streams && k < x.getCrossEntropySumCount(); k++) {
+                ce[k] += x.getCrossEntropySum(k);
+                correct[k] += x.getCorrect(k);
+            }
+        }
+        double n = Math.max(frames, 1);
+        ObjectNode line = RunLog.object().put("split", config.validSubset()).put("step", completed)
+                .put("loss", loss / n).put("cqt_loss", cqt / n).put("clips", clips).put("skipped_clips", skipped)
+                .put("supervised_frames", frames).put("world_size", members.size()).put("generation", generation)
+                .put("valid_s", seconds);
+        ArrayNode ceOut = line.putArray("acoustic_loss");
+        for (double x : ce) ceOut.add(x / n);
+        ArrayNode acc = line.putArray("masked_accuracy");
+        for (long x : correct) acc.add(x / n);
+        log.valid(line);
+        event("validation", line.deepCopy());
     }
 
     private void recordStep(StepDone first) {
@@ -457,7 +551,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (t.generation() != generation || t.step() != completed || t.phase() != phase) return this;
         if (dataErrorStop != null) return finish(dataErrorStop + " (the checkpoint of step " + completed + " was not confirmed "
                 + "in time; resume uses the newest valid one)", false);
-        Map<Integer, ?> replied = phase == Phase.STARTING_GENERATION ? ready : done;
+        Map<Integer, ?> replied = phase == Phase.STARTING_GENERATION ? ready : phase == Phase.VALIDATING ? validated : done;
         List<String> silent = new ArrayList<>();
         for (int rank = 0; rank < members.size(); rank++) {
             if (phase == Phase.CHECKPOINTING ? rank == 0 : !replied.containsKey(rank)) silent.add(members.get(rank).id());

@@ -58,6 +58,7 @@ final class TrainingSession implements AutoCloseable {
     private final UnsafeBuffer wire;          // the same memory as reduceBuffer, for Aeron
     private final int statsOffset;
     private long completedSteps;
+    private ValidationSet validation;
 
     TrainingSession(TrainConfig config, String configHash, TrainingClips clips, RingAllReduce ring) {
         this.config = config;
@@ -193,6 +194,22 @@ final class TrainingSession implements AutoCloseable {
 
     private double stat(int slot) {
         return wire.getFloat(statsOffset + slot * Float.BYTES);
+    }
+
+    /**
+     * This rank's share of a validation pass with the current parameters (which it does not change).
+     * The split is opened on first use; null sums with {@link ValidationSet#unavailable()} when there is none.
+     */
+    ValidationSet validation() throws IOException {
+        if (validation == null) validation = ValidationSet.open(config);
+        return validation;
+    }
+
+    ValidationSet.Sums validate(long step, int rank, int worldSize) throws IOException {
+        if (step != completedSteps) {
+            throw new IllegalStateException("asked to validate after step " + step + " but this worker has completed " + completedSteps);
+        }
+        return validation().evaluate(network, streams, rank, worldSize);
     }
 
     /** Writes a checkpoint of the state after {@code step} updates; returns its directory. */

@@ -11,6 +11,8 @@ import io.mert.protocol.control.DataPlaneEndpoint;
 import io.mert.protocol.control.GenerationReady;
 import io.mert.protocol.control.RegisterWorker;
 import io.mert.protocol.control.RunStep;
+import io.mert.protocol.control.RunValidation;
+import io.mert.protocol.control.ValidationDone;
 import io.mert.protocol.control.SaveCheckpoint;
 import io.mert.protocol.control.StartGeneration;
 import io.mert.protocol.control.StepDone;
@@ -138,6 +140,7 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             case START_GENERATION -> onStartGeneration(m.getStartGeneration());
             case RUN_STEP -> onRunStep(m.getRunStep());
             case SAVE_CHECKPOINT -> onSaveCheckpoint(m.getSaveCheckpoint());
+            case RUN_VALIDATION -> onRunValidation(m.getRunValidation());
             case SHUTDOWN -> {
                 getContext().getLog().debug("shutdown: {}", m.getShutdown().getReason());
                 closeSession();
@@ -222,6 +225,28 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
     private CoordinatorInbound failed(long step, String reason, int peer) {
         return CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
                 .setStep(step).setRank(rank).setReason(reason).setFailedPeerRank(peer)).build();
+    }
+
+    private Behavior<Command> onRunValidation(RunValidation v) {
+        if (v.getGeneration() != generation || session == null) return this;
+        ValidationDone.Builder reply = ValidationDone.newBuilder().setGeneration(generation).setStep(v.getStep()).setRank(rank);
+        try {
+            ValidationSet set = session.validation();
+            if (set.unavailable() != null) {
+                reply.setUnavailable(set.unavailable());
+            } else {
+                ValidationSet.Sums s = session.validate(v.getStep(), rank, worldSize);
+                reply.setClips(s.clips()).setSkippedClips(s.skipped()).setMaskedFrames(s.maskedFrames()).setLossSum(s.loss())
+                        .setCqtSum(s.cqt());
+                for (double x : s.crossEntropy()) reply.addCrossEntropySum(x);
+                for (long x : s.correct()) reply.addCorrect(x);
+            }
+        } catch (Exception e) {
+            getContext().getLog().error("validation after step {} failed", v.getStep(), e);
+            reply.setError(e.toString());
+        }
+        reply(CoordinatorInbound.newBuilder().setValidationDone(reply).build());
+        return this;
     }
 
     private Behavior<Command> onSaveCheckpoint(SaveCheckpoint s) {

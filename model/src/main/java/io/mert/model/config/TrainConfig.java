@@ -46,7 +46,8 @@ public record TrainConfig(
         String validSubset,
         int validateIntervalUpdates,
         int validateAfterUpdates,
-        boolean disableValidation) {
+        boolean disableValidation,
+        int maxValidSteps) {
 
     public static TrainConfig from(ConfigTree t) {
         Reader r = new Reader(t);
@@ -110,7 +111,8 @@ public record TrainConfig(
                 validSubset(r),
                 r.integer("dataset.validate_interval_updates", 0, 0, Integer.MAX_VALUE),
                 r.integer("dataset.validate_after_updates", 0, 0, Integer.MAX_VALUE),
-                r.bool("dataset.disable_validation", false));
+                r.bool("dataset.disable_validation", false),
+                r.integer("dataset.max_valid_steps", 0, 0, Integer.MAX_VALUE));
     }
 
     /** fairseq's {@code dataset.valid_subset}: one split name (we validate on one), a manifest file stem. */
@@ -149,7 +151,7 @@ public record TrainConfig(
                 model.withLabelClasses(classes), globalBatch, maxUpdate, lr, clipNorm, beta1, beta2, adamEps, weightDecay,
                 warmupUpdates, totalNumUpdate, endLearningRate, power, saveIntervalUpdates, keepLast, worldSize,
                 minWorldSize, stepTimeoutSeconds, strictData, validSubset, validateIntervalUpdates, validateAfterUpdates,
-                disableValidation);
+                disableValidation, maxValidSteps);
     }
 
     /** Fewest input samples for which the conv extractor gives {@code frames} frames (its layers inverted). */
