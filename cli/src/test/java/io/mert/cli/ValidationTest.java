@@ -29,7 +29,7 @@ class ValidationTest {
 
     @Test
     void validationEveryTwoStepsIsDeterministicAndLeavesTrainingAlone(@TempDir Path work) throws Exception {
-        DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 6, 8, 9, System.out);
+        DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 4, 8, 9, System.out);
         // a validation split of several clips (the demo's 10% of 6 is one): the training clips themselves
         Path m = data.manifestDir(), l = data.labelDir();
         Files.copy(m.resolve("train.tsv"), m.resolve("valid.tsv"), StandardCopyOption.REPLACE_EXISTING);
