@@ -46,7 +46,7 @@ class CoordinatorProtocolTest {
         return TrainConfig.from(ConfigTree.parse("""
                 task: {data: /nonexistent, max_sample_size: 48000}
                 model: {preset: tiny}
-                dataset: {global_batch_size: 4}
+                dataset: {global_batch_size: 4, disable_validation: true}  # these probes play workers without a valid split
                 optimization: {max_update: %d, lr: [0.001]}
                 lr_scheduler: {warmup_updates: 2}
                 checkpoint: {save_interval_updates: 2}
