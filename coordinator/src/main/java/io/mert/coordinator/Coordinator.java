@@ -98,6 +98,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private List<Member> members = List.of();
     private final Map<Integer, GenerationReady> ready = new HashMap<>();
     private final Map<Integer, StepDone> done = new HashMap<>();
+    /** Worker ids by rank of recent generations, to name the sender of a message from an older one. */
+    private final Map<Long, List<String>> generationWorkers = new HashMap<>();
+    private static final int GENERATIONS_REMEMBERED = 32;
 
     private Phase phase = Phase.WAITING_FOR_WORKERS;
     private long generation;
@@ -262,6 +265,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         List<Member> chosen = new ArrayList<>(registered.values());
         if (chosen.size() > config.globalBatch()) chosen = chosen.subList(0, config.globalBatch());
         members = List.copyOf(chosen);
+        generationWorkers.put(generation, members.stream().map(Member::id).toList());
+        generationWorkers.remove(generation - GENERATIONS_REMEMBERED);
         ready.clear();
         done.clear();
         phase = Phase.STARTING_GENERATION;
@@ -285,6 +290,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onReady(GenerationReady r) {
+        if (r.getGeneration() < generation) return stale("generation_ready", r.getGeneration(), r.getRank(), r.getStep());
         if (r.getGeneration() != generation || phase != Phase.STARTING_GENERATION) return this;
         ready.put(r.getRank(), r);
         if (ready.size() < members.size()) return this;
@@ -325,6 +331,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onStepDone(StepDone d) {
+        if (d.getGeneration() < generation) return stale("step_done", d.getGeneration(), d.getRank(), d.getStep());
         if (d.getGeneration() != generation || d.getStep() != completed || phase != Phase.RUNNING_STEP) return this;
         done.put(d.getRank(), d);
         if (done.size() < members.size()) return this;
@@ -376,6 +383,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onStepFailed(StepFailed f) {
+        if (f.getGeneration() < generation) return stale("step_failed", f.getGeneration(), f.getRank(), f.getStep());
         if (f.getGeneration() != generation || phase != Phase.RUNNING_STEP) return this;
         event("step_failed", RunLog.object().put("step", f.getStep()).put("rank", f.getRank())
                 .put("reason", f.getReason()).put("failed_peer_rank", f.getFailedPeerRank()));
@@ -428,6 +436,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onCheckpointSaved(CheckpointSaved s) {
+        if (s.getGeneration() < generation) return stale("checkpoint_saved", s.getGeneration(), 0, s.getStep());
         if (s.getGeneration() != generation || s.getStep() != completed || phase != Phase.CHECKPOINTING) return this;
         timers.cancel(TIMER);
         if (!s.getError().isEmpty()) {
@@ -440,6 +449,22 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
         if (membershipChanged && completed < config.maxUpdate()) return startGeneration();
         return nextStepOrFinish();
+    }
+
+    /**
+     * A reply from an older generation (a worker that was stalled or cut off while the others moved on):
+     * refused, and recorded so that it can be seen that it was.
+     */
+    private Behavior<Command> stale(String kind, long messageGeneration, int rank, long step) {
+        if (phase == Phase.FINISHED) return this;
+        List<String> ids = generationWorkers.get(messageGeneration);
+        String worker = ids != null && rank >= 0 && rank < ids.size() ? ids.get(rank) : "rank " + rank;
+        getContext().getLog().debug("ignoring {} of generation {} from {} (generation {} is current)", kind,
+                messageGeneration, worker, generation);
+        event("stale_message_ignored", RunLog.object().put("kind", kind).put("worker", worker)
+                .put("message_generation", messageGeneration).put("message_step", step)
+                .put("generation", generation).put("step", completed));
+        return this;
     }
 
     // ---- end ----------------------------------------------------------------------------------
