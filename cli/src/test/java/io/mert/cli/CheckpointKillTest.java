@@ -26,12 +26,12 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class CheckpointKillTest {
 
-    private static final int MAX_UPDATE = 14;
+    private static final int MAX_UPDATE = 8;
     private static final int ATTEMPTS = 4;
 
     @Test
     void aKillDuringACheckpointWriteResumesFromThePreviousCheckpoint(@TempDir Path work) throws Exception {
-        DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 8, 8, 13, System.out);
+        DemoPipeline.Prepared data = FaultTestData.get();
         Path run = work.resolve("run");
         // a checkpoint every step; a wider feed-forward layer makes each save a few MB, so the write
         // (fsync included) lasts long enough to be hit

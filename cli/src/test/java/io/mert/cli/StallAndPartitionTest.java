@@ -29,18 +29,9 @@ class StallAndPartitionTest {
      */
     private static final List<String> SLOW_DOWNING = List.of("-Dpekko.cluster.split-brain-resolver.stable-after=40s");
 
-    @TempDir
-    static Path shared;
-    private static DemoPipeline.Prepared data;
-
-    @org.junit.jupiter.api.BeforeAll
-    static void prepareData() throws Exception {
-        data = DemoPipeline.prepare(shared.resolve("data"), 8, 8, 11, System.out);
-    }
-
     /** A run's config: tiny model, crops of 16000 samples, global batch 4, no periodic checkpoints. */
-    private static ConfigTree config(Path run, int workers, int minWorldSize) {
-        return DemoPipeline.config(data, run, workers, 100_000, 16000).withOverrides(List.of(
+    private static ConfigTree config(Path run, int workers, int minWorldSize) throws Exception {
+        return DemoPipeline.config(FaultTestData.get(), run, workers, 100_000, 16000).withOverrides(List.of(
                 "dataset.global_batch_size=4", "checkpoint.save_interval_updates=100000", "common.log_interval=1",
                 "distributed_training.min_world_size=" + minWorldSize));
     }
@@ -108,6 +99,7 @@ class StallAndPartitionTest {
      * exactly the full global batch.
      */
     @Test
+    @org.junit.jupiter.api.Tag("soak") // four JVMs: about a minute on 2 cores; run with -Dmert.excludedGroups=
     void belowTheMinimumWorldSizeTheRunPausesAndResumesWhenTheWorkersComeBack(@TempDir Path work) throws Exception {
         Path run = work.resolve("run");
         ConfigTree tree = config(run, 3, 2);
