@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class CheckpointKillTest {
 
     private static final int MAX_UPDATE = 8;
-    private static final int ATTEMPTS = 4;
+    private static final int ATTEMPTS = 6;
 
     @Test
     void aKillDuringACheckpointWriteResumesFromThePreviousCheckpoint(@TempDir Path work) throws Exception {
