@@ -120,8 +120,10 @@ class StallAndPartitionTest {
             JsonNode paused = MetricsLog.await(events, 1, e -> e.get("event").asText().equals("paused"), c::isAlive, "a pause" + see);
             assertEquals(1, paused.get("registered").asInt());
             int stepsAtPause = MetricsLog.read(metrics).size();
-            // nothing to wait for while paused: give a lone worker ample time to do what it must not
-            Thread.sleep(3000);
+            // nothing to wait for while paused: give the lone worker time to do what it must not. Kept short:
+            // a worker stalled past Aeron's client liveness timeout (10 s) wakes with a dead data-plane
+            // client and, so far, cannot rejoin (see README "What survives what")
+            Thread.sleep(1000);
             assertEquals(stepsAtPause, MetricsLog.read(metrics).size(), "no step completes below min_world_size");
 
             signal(b, "CONT");
