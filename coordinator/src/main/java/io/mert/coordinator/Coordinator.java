@@ -107,6 +107,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private long validationDue = -1;
     /** Set when the workers report that there is no validation split: validation is then skipped. */
     private String validationUnavailable;
+    /** Worker ids by rank of recent generations, to name the sender of a message from an older one. */
+    private final Map<Long, List<String>> generationWorkers = new HashMap<>();
+    private static final int GENERATIONS_REMEMBERED = 32;
 
     private Phase phase = Phase.WAITING_FOR_WORKERS;
     private long generation;
@@ -281,6 +284,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         List<Member> chosen = new ArrayList<>(registered.values());
         if (chosen.size() > config.globalBatch()) chosen = chosen.subList(0, config.globalBatch());
         members = List.copyOf(chosen);
+        generationWorkers.put(generation, members.stream().map(Member::id).toList());
+        generationWorkers.remove(generation - GENERATIONS_REMEMBERED);
         ready.clear();
         done.clear();
         phase = Phase.STARTING_GENERATION;
@@ -304,6 +309,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onReady(GenerationReady r) {
+        if (r.getGeneration() < generation) return stale("generation_ready", r.getGeneration(), r.getRank(), r.getStep());
         if (r.getGeneration() != generation || phase != Phase.STARTING_GENERATION) return this;
         ready.put(r.getRank(), r);
         if (ready.size() < members.size()) return this;
@@ -348,6 +354,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onStepDone(StepDone d) {
+        if (d.getGeneration() < generation) return stale("step_done", d.getGeneration(), d.getRank(), d.getStep());
         if (d.getGeneration() != generation || d.getStep() != completed || phase != Phase.RUNNING_STEP) return this;
         done.put(d.getRank(), d);
         if (done.size() < members.size()) return this;
@@ -531,6 +538,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onStepFailed(StepFailed f) {
+        if (f.getGeneration() < generation) return stale("step_failed", f.getGeneration(), f.getRank(), f.getStep());
         if (f.getGeneration() != generation || phase != Phase.RUNNING_STEP) return this;
         if (f.hasDataError()) return onDataError(f);
         event("step_failed", RunLog.object().put("step", f.getStep()).put("rank", f.getRank())
@@ -586,6 +594,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onCheckpointSaved(CheckpointSaved s) {
+        if (s.getGeneration() < generation) return stale("checkpoint_saved", s.getGeneration(), 0, s.getStep());
         if (s.getGeneration() != generation || s.getStep() != completed || phase != Phase.CHECKPOINTING) return this;
         timers.cancel(TIMER);
         if (!s.getError().isEmpty()) {
@@ -599,6 +608,22 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (dataErrorStop != null) return finish(dataErrorStop, false);
         if (membershipChanged && completed < config.maxUpdate()) return startGeneration();
         return nextStepOrFinish();
+    }
+
+    /**
+     * A reply from an older generation (a worker that was stalled or cut off while the others moved on):
+     * refused, and recorded so that it can be seen that it was.
+     */
+    private Behavior<Command> stale(String kind, long messageGeneration, int rank, long step) {
+        if (phase == Phase.FINISHED) return this;
+        List<String> ids = generationWorkers.get(messageGeneration);
+        String worker = ids != null && rank >= 0 && rank < ids.size() ? ids.get(rank) : "rank " + rank;
+        getContext().getLog().debug("ignoring {} of generation {} from {} (generation {} is current)", kind,
+                messageGeneration, worker, generation);
+        event("stale_message_ignored", RunLog.object().put("kind", kind).put("worker", worker)
+                .put("message_generation", messageGeneration).put("message_step", step)
+                .put("generation", generation).put("step", completed));
+        return this;
     }
 
     // ---- end ----------------------------------------------------------------------------------

@@ -158,6 +158,9 @@ class CoordinatorProtocolTest {
             for (String k : List.of("loss", "lr", "grad_norm", "generation", "samples_per_s")) assertTrue(m.has(k), k);
         }
         assertArrayEquals(new int[]{2, 2, 1}, world);
+        long staleRecorded = Files.readAllLines(run.resolve("events.jsonl")).stream()
+                .filter(l -> l.contains("\"stale_message_ignored\"") && l.contains("\"kind\":\"step_done\"")).count();
+        assertEquals(2, staleRecorded, "each stale report is refused and recorded");
     }
 
     @Test
