@@ -62,6 +62,22 @@ public final class EncodecEncoder {
         return new EncodecEncoder(first, blocks, downsample, lstm, last, quantizer, frames);
     }
 
+    /**
+     * The same weights with BLAS used for layers of at least {@code blasMinWeights} weights (0: every
+     * layer, {@code Integer.MAX_VALUE}: none); tests run both paths against the reference.
+     */
+    public EncodecEncoder withBlasMinWeights(int blasMinWeights) {
+        ResBlock[] b = new ResBlock[blocks.length];
+        CausalConv1d[] d = new CausalConv1d[downsample.length];
+        for (int s = 0; s < b.length; s++) {
+            b[s] = new ResBlock(blocks[s].conv1().withBlasMinWeights(blasMinWeights),
+                    blocks[s].conv2().withBlasMinWeights(blasMinWeights), blocks[s].shortcut().withBlasMinWeights(blasMinWeights));
+            d[s] = downsample[s].withBlasMinWeights(blasMinWeights);
+        }
+        return new EncodecEncoder(first.withBlasMinWeights(blasMinWeights), b, d, lstm.withBlasMinWeights(blasMinWeights),
+                last.withBlasMinWeights(blasMinWeights), quantizer.withBlasMinWeights(blasMinWeights), chunkFrames);
+    }
+
     /** Input samples per output frame (320 for the 24 kHz model: 75 frames per second). */
     public int hop() {
         return hop;

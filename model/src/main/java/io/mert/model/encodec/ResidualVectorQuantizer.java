@@ -15,6 +15,10 @@ final class ResidualVectorQuantizer {
     private final double[][] halfNorms;
 
     ResidualVectorQuantizer(int dim, int bins, float[][] codebooks) {
+        this(dim, bins, codebooks, CausalConv1d.DEFAULT_BLAS_MIN_WEIGHTS);
+    }
+
+    ResidualVectorQuantizer(int dim, int bins, float[][] codebooks, int blasMinWeights) {
         this.dim = dim;
         this.bins = bins;
         this.codebooks = codebooks;
@@ -23,13 +27,17 @@ final class ResidualVectorQuantizer {
         for (int q = 0; q < codebooks.length; q++) {
             if (codebooks[q].length != bins * dim)
                 throw new IllegalArgumentException("codebook " + q + " has " + codebooks[q].length + " values, not " + bins + " x " + dim);
-            scorers[q] = new CausalConv1d(dim, bins, 1, 1, 1, codebooks[q], new float[bins]);
+            scorers[q] = new CausalConv1d(dim, bins, 1, 1, 1, codebooks[q], new float[bins], blasMinWeights);
             for (int k = 0; k < bins; k++) {
                 double s = 0;
                 for (int d = 0; d < dim; d++) s += (double) codebooks[q][k * dim + d] * codebooks[q][k * dim + d];
                 halfNorms[q][k] = 0.5 * s;
             }
         }
+    }
+
+    ResidualVectorQuantizer withBlasMinWeights(int blasMinWeights) {
+        return new ResidualVectorQuantizer(dim, bins, codebooks, blasMinWeights);
     }
 
     int stages() {

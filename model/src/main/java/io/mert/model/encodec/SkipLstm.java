@@ -14,6 +14,16 @@ final class SkipLstm {
 
     /** @param weightIh per layer [4*dim][dim]; weightHh [4*dim][dim]; biasIh, biasHh [4*dim] */
     SkipLstm(int dim, float[][] weightIh, float[][] weightHh, float[][] biasIh, float[][] biasHh) {
+        this(dim, weightIh, weightHh, biasIh, biasHh, CausalConv1d.DEFAULT_BLAS_MIN_WEIGHTS);
+    }
+
+    private SkipLstm(CausalConv1d[] inputProjection, float[][] recurrentT, int dim) {
+        this.dim = dim;
+        this.inputProjection = inputProjection;
+        this.recurrentT = recurrentT;
+    }
+
+    SkipLstm(int dim, float[][] weightIh, float[][] weightHh, float[][] biasIh, float[][] biasHh, int blasMinWeights) {
         this.dim = dim;
         int layers = weightIh.length;
         inputProjection = new CausalConv1d[layers];
@@ -22,11 +32,17 @@ final class SkipLstm {
         for (int l = 0; l < layers; l++) {
             float[] b = new float[g];
             for (int k = 0; k < g; k++) b[k] = biasIh[l][k] + biasHh[l][k];
-            inputProjection[l] = new CausalConv1d(dim, g, 1, 1, 1, weightIh[l].clone(), b);
+            inputProjection[l] = new CausalConv1d(dim, g, 1, 1, 1, weightIh[l].clone(), b, blasMinWeights);
             float[] t = new float[dim * g];
             for (int r = 0; r < g; r++) for (int c = 0; c < dim; c++) t[c * g + r] = weightHh[l][r * dim + c];
             recurrentT[l] = t;
         }
+    }
+
+    SkipLstm withBlasMinWeights(int blasMinWeights) {
+        CausalConv1d[] p = new CausalConv1d[inputProjection.length];
+        for (int l = 0; l < p.length; l++) p[l] = inputProjection[l].withBlasMinWeights(blasMinWeights);
+        return new SkipLstm(p, recurrentT, dim);
     }
 
     int layers() {

@@ -23,8 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *
  * <p>Bars: codes equal for at least 99.9% of tokens (the issue's bar; float32 summation order can
  * flip a frame whose two nearest codewords are almost equally near), and the continuous embedding
- * within 1e-5 of the reference's largest magnitude. Both run whole and in pieces of 7 frames, which
- * puts seams (context recomputation, LSTM state, last-conv history) all through the signal.
+ * within 1e-5 of the reference's largest magnitude. Both run whole and in pieces of 7 or 100 frames,
+ * which puts seams (context recomputation, LSTM state, last-conv history) through the signal, and
+ * with every product in plain Java, every product through BLAS, and the default split.
  */
 class EncodecReferenceTest {
     static final double MIN_AGREEMENT = 0.999;
@@ -49,10 +50,12 @@ class EncodecReferenceTest {
         }
     }
 
-    @ParameterizedTest(name = "{0}, pieces of {1} frames")
-    @CsvSource({"music,375", "music,7", "sweep,375", "sweep,7", "short,375"})
-    void codesAndEmbeddingMatchTheEncodecPackage(String name, int chunkFrames) {
+    @ParameterizedTest(name = "{0}, pieces of {1} frames, {2}")
+    @CsvSource({"music,375,default", "music,7,java", "music,100,blas", "sweep,375,default", "sweep,7,blas", "short,375,default"})
+    void codesAndEmbeddingMatchTheEncodecPackage(String name, int chunkFrames, String products) {
         EncodecEncoder enc = encoder.withChunkFrames(chunkFrames);
+        if (products.equals("java")) enc = enc.withBlasMinWeights(Integer.MAX_VALUE);
+        if (products.equals("blas")) enc = enc.withBlasMinWeights(0);
         float[] wave = cases.get(name + ".wave").data();
         FloatTensor refEmb = cases.get(name + ".emb");
         FloatTensor refCodes = cases.get(name + ".codes");
@@ -80,8 +83,8 @@ class EncodecReferenceTest {
             for (int t = 0; t < frames; t++) if (codes[q][t] == (int) refCodes.data()[q * frames + t]) same++;
         }
         double agreement = same / (8.0 * frames);
-        System.out.printf("EnCodec %s (pieces of %d frames): %d/%d tokens agree (%.4f%%), embedding max |diff| %.3g of max %.3g%n",
-                name, chunkFrames, same, 8 * frames, 100 * agreement, maxDiff, maxRef);
+        System.out.printf("EnCodec %s (pieces of %d frames, %s products): %d/%d tokens agree (%.4f%%), embedding max |diff| %.3g of max %.3g%n",
+                name, chunkFrames, products, same, 8 * frames, 100 * agreement, maxDiff, maxRef);
         assertTrue(agreement >= MIN_AGREEMENT, name + ": only " + same + " of " + 8 * frames + " tokens agree");
     }
 }
