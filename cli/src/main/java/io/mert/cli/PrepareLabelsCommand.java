@@ -50,7 +50,13 @@ final class PrepareLabelsCommand implements Callable<Integer> {
             }
             o = new KMeansTeacher.Options(manifestDir, splits, outDir, labelName, clusters, seed, o.maxFrames(), o.maxIter(), o.restarts());
         }
-        KMeansTeacher.Result r = KMeansTeacher.run(o);
+        ProgressBar.Phases progress = ProgressBar.Phases.onConsole("prepare-labels", "clips");
+        KMeansTeacher.Result r;
+        try {
+            r = KMeansTeacher.run(o, progress);
+        } finally {
+            progress.finish();
+        }
         System.out.printf("prepare-labels: k-means k=%d fitted on %d frames, inertia %.4g%n", clusters, r.fitFrames(), r.model().inertia());
         r.labelFiles().forEach((split, file) -> System.out.println("  " + split + " -> " + file));
         return 0;
