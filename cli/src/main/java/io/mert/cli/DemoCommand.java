@@ -111,6 +111,7 @@ final class DemoCommand implements Callable<Integer> {
         out.println("  config               " + runDir.resolve(RunSetup.CONFIG_FILE));
         out.println("  metrics              " + runDir.resolve("metrics.jsonl"));
         out.println("  events               " + runDir.resolve("events.jsonl"));
+        out.println("  tensorboard          " + runDir.resolve(TensorBoardLog.DIR) + " (tensorboard --logdir " + runDir.resolve(TensorBoardLog.DIR) + ")");
         out.println("  checkpoints          " + runDir.resolve("checkpoints") + " (LATEST -> " + checkpoint.getFileName() + ")");
         out.println("  features             " + features);
         out.println("  continue training:   ./mert resume --run-dir " + runDir);
