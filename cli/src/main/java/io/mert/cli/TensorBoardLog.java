@@ -24,6 +24,8 @@ import java.util.stream.Stream;
  *     feature_penalty, lr, grad_norm, epoch</li>
  * <li>{@code perf/}: samples_per_s, step_s, and the step's phases on rank 0 (data_s, compute_s, allreduce_s, update_s)</li>
  * <li>{@code cluster/}: world_size, generation</li>
+ * <li>{@code valid/} (the split's name): loss, acoustic_loss_K, masked_accuracy_K, cqt_loss of each validation
+ *     pass, and {@code perf/valid_s}</li>
  * <li>{@code checkpoint/duration_s} at the checkpoint's step</li>
  * <li>{@code events/NAME}: how many NAME events (worker_lost, rollback, ...) the run directory has seen,
  *     written with the next step so a rollback's restart marker cannot hide them</li>
@@ -104,6 +106,16 @@ final class TensorBoardLog implements RunListener {
                         writer.scalars(d.path("step").asLong(),
                                 List.of(new TfEvent.Scalar("checkpoint/duration_s", (float) (d.get("duration_ms").asDouble() / 1000))));
                     }
+                }
+                case "validation" -> {
+                    String split = d.path("split").asText("valid");
+                    List<TfEvent.Scalar> s = new ArrayList<>();
+                    add(s, split + "/loss", d.get("loss"));
+                    each(s, split + "/acoustic_loss_", d.get("acoustic_loss"));
+                    each(s, split + "/masked_accuracy_", d.get("masked_accuracy"));
+                    add(s, split + "/cqt_loss", d.get("cqt_loss"));
+                    add(s, "perf/" + split + "_s", d.get("valid_s"));
+                    writer.scalars(d.path("step").asLong(), s);
                 }
                 default -> {
                 }

@@ -47,6 +47,11 @@ class TensorBoardLogTest {
         log.onStep(step(1, 6.0));
         log.onStep(step(2, 5.0));
         log.onEvent("checkpoint_saved", JSON.createObjectNode().put("step", 2).put("path", "p").put("duration_ms", 1500));
+        ObjectNode valid = JSON.createObjectNode().put("split", "valid").put("step", 2).put("loss", 5.5).put("cqt_loss", 0.75)
+                .put("clips", 4).put("valid_s", 0.25);
+        valid.putArray("acoustic_loss").add(2.5).add(3.0);
+        valid.putArray("masked_accuracy").add(0.125).add(0.0625);
+        log.onEvent("validation", valid);
         log.onStep(step(3, 4.0));
         log.onEvent("worker_lost", JSON.createObjectNode().put("step", 3).put("worker", "w1"));
         log.onEvent("rollback", JSON.createObjectNode().put("from_step", 3).put("to_step", 2));
@@ -60,15 +65,22 @@ class TensorBoardLogTest {
         assertEquals(0.3f, s.get("perf/compute_s").get(1L));
         assertEquals(0.15f, s.get("perf/allreduce_s").get(1L));
         assertEquals(1.5f, s.get("checkpoint/duration_s").get(2L));
+        assertEquals(Map.of(2L, 5.5f), s.get("valid/loss"));
+        assertEquals(Map.of(2L, 3.0f), s.get("valid/acoustic_loss_1"));
+        assertEquals(Map.of(2L, 0.0625f), s.get("valid/masked_accuracy_1"));
+        assertEquals(Map.of(2L, 0.75f), s.get("valid/cqt_loss"));
+        assertEquals(Map.of(2L, 0.25f), s.get("perf/valid_s"));
         assertEquals(2f, s.get("cluster/world_size").get(3L));
         // events are counted with the next step, after the restart marker, so a rollback does not hide them
         assertEquals(1f, s.get("events/worker_lost").get(3L));
         assertEquals(1f, s.get("events/rollback").get(3L));
         assertEquals(List.of("checkpoint/duration_s", "cluster/generation", "cluster/world_size", "events/checkpoint_saved",
-                "events/coordinator_started", "events/rollback", "events/worker_lost", "perf/allreduce_s", "perf/compute_s",
-                "perf/data_s", "perf/samples_per_s", "perf/step_s", "perf/update_s", "train/acoustic_loss_0", "train/acoustic_loss_1",
-                "train/cqt_loss", "train/epoch", "train/feature_penalty", "train/grad_norm", "train/loss", "train/lr",
-                "train/masked_accuracy_0", "train/masked_accuracy_1"), List.copyOf(s.keySet()));
+                "events/coordinator_started", "events/rollback", "events/validation", "events/worker_lost", "perf/allreduce_s",
+                "perf/compute_s", "perf/data_s", "perf/samples_per_s", "perf/step_s", "perf/update_s", "perf/valid_s",
+                "train/acoustic_loss_0", "train/acoustic_loss_1", "train/cqt_loss", "train/epoch", "train/feature_penalty",
+                "train/grad_norm", "train/loss", "train/lr", "train/masked_accuracy_0", "train/masked_accuracy_1",
+                "valid/acoustic_loss_0", "valid/acoustic_loss_1", "valid/cqt_loss", "valid/loss", "valid/masked_accuracy_0",
+                "valid/masked_accuracy_1"), List.copyOf(s.keySet()));
         List<TfEvent> events = TensorBoardFiles.events(TensorBoardFiles.files(dir).get(0));
         assertEquals(TfEvent.FILE_VERSION, events.get(0).fileVersion());
         assertEquals(TfEvent.SESSION_START, events.stream().filter(e -> e.sessionStatus() != 0).findFirst().orElseThrow().sessionStatus());
