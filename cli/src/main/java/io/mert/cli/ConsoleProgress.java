@@ -38,7 +38,8 @@ final class ConsoleProgress implements RunListener {
             case "generation_started" -> out.println("generation " + d.get("generation") + ": " + d.get("world_size")
                     + " worker(s) " + d.get("workers") + " from step " + d.get("step"));
             case "worker_lost", "step_failed", "rollback", "paused", "checkpoint_failed" -> out.println(event + ": " + d);
-            case "checkpoint_saved" -> out.println("checkpoint " + d.get("path").asText());
+            case "checkpoint_saved" -> out.println("checkpoint " + d.get("path").asText()
+                    + (d.has("duration_ms") ? String.format(Locale.ROOT, " (%.1f s)", d.get("duration_ms").asDouble() / 1000) : ""));
             case "sample_skipped" -> {
                 if (skippedFiles.add(d.get("file").asText()))
                     out.println("skipping unreadable audio " + d.get("file").asText() + " (" + d.get("reason").asText()

@@ -96,7 +96,13 @@ final class PrepareLabelsCommand implements Callable<Integer> {
         if (splits != null && !splits.isEmpty()) {
             o = new KMeansTeacher.Options(manifestDir, splits, outDir, name, clusters, seed, o.maxFrames(), o.maxIter(), o.restarts());
         }
-        KMeansTeacher.Result r = KMeansTeacher.run(o);
+        ProgressBar.Phases progress = ProgressBar.Phases.onConsole("prepare-labels", "clips");
+        KMeansTeacher.Result r;
+        try {
+            r = KMeansTeacher.run(o, progress);
+        } finally {
+            progress.finish();
+        }
         System.out.printf("prepare-labels: k-means k=%d fitted on %d frames, inertia %.4g%n", clusters, r.fitFrames(), r.model().inertia());
         r.labelFiles().forEach((split, file) -> System.out.println("  " + split + " -> " + file));
         return 0;

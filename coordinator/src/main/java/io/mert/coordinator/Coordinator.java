@@ -119,6 +119,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private boolean forceRestore;
     private boolean membershipChanged;
     private long stepStartNanos;
+    private long checkpointStartNanos;
     /** Steps redone in a row because of an injected data-plane frame; reset by a completed step. */
     private int corruptRedos;
     private static final int MAX_CORRUPT_REDOS = 3;
@@ -572,6 +573,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     private Behavior<Command> requestCheckpoint() {
         phase = Phase.CHECKPOINTING;
+        checkpointStartNanos = System.nanoTime();
         TrainerState state = TrainerState.builder()
                 .step(completed)
                 .epoch(plan.epochOf(completed))
@@ -599,15 +601,22 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         timers.cancel(TIMER);
         if (!s.getError().isEmpty()) {
             getContext().getLog().error("checkpoint at step {} failed: {}", completed, s.getError());
-            event("checkpoint_failed", RunLog.object().put("step", completed).put("error", s.getError()));
+            event("checkpoint_failed", RunLog.object().put("step", completed).put("error", s.getError())
+                    .put("duration_ms", checkpointMillis()));
         } else {
             lastCheckpoint = Path.of(s.getPath());
             lastCheckpointStep = completed;
-            event("checkpoint_saved", RunLog.object().put("step", completed).put("path", s.getPath()));
+            event("checkpoint_saved", RunLog.object().put("step", completed).put("path", s.getPath())
+                    .put("duration_ms", checkpointMillis()));
         }
         if (dataErrorStop != null) return finish(dataErrorStop, false);
         if (membershipChanged && completed < config.maxUpdate()) return startGeneration();
         return nextStepOrFinish();
+    }
+
+    /** From the request to rank 0's reply: serialising, writing, fsync and rename, as the run waited for them. */
+    private long checkpointMillis() {
+        return (System.nanoTime() - checkpointStartNanos) / 1_000_000;
     }
 
     /**
