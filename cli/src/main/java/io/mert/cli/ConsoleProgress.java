@@ -14,6 +14,7 @@ final class ConsoleProgress implements RunListener {
     private final int interval;
     private final long maxUpdate;
     private final java.util.Set<String> skippedFiles = new java.util.HashSet<>();
+    private double meanStepSeconds = Double.NaN; // moving average of step_s, for the ETA
 
     ConsoleProgress(PrintStream out, int interval, long maxUpdate) {
         this.out = out;
@@ -24,12 +25,24 @@ final class ConsoleProgress implements RunListener {
     @Override
     public void onStep(ObjectNode m) {
         long step = m.get("step").asLong();
+        double stepSeconds = m.path("step_s").asDouble(Double.NaN);
+        if (Double.isFinite(stepSeconds)) meanStepSeconds = Double.isNaN(meanStepSeconds) ? stepSeconds : 0.9 * meanStepSeconds + 0.1 * stepSeconds;
         if (step % interval != 0 && step != maxUpdate && step != 1) return;
         out.println(String.format(Locale.ROOT,
-                "step %5d/%d  loss %.4f  masked_acc %s  cqt %.4f  lr %.2e  grad_norm %.3f  %.1f samples/s  world %d  gen %d",
-                step, maxUpdate, m.get("loss").asDouble(), list(m.get("masked_accuracy")), m.get("cqt_loss").asDouble(),
-                m.get("lr").asDouble(), m.get("grad_norm").asDouble(), m.get("samples_per_s").asDouble(),
-                m.get("world_size").asInt(), m.get("generation").asLong()));
+                "step %5d/%d  loss %.4f  acoustic %s  masked_acc %s  cqt %.4f  lr %.2e  grad_norm %.3f  %.1f samples/s  world %d  gen %d  eta %s",
+                step, maxUpdate, m.get("loss").asDouble(), list(m.path("acoustic_loss")), list(m.get("masked_accuracy")),
+                m.get("cqt_loss").asDouble(), m.get("lr").asDouble(), m.get("grad_norm").asDouble(),
+                m.get("samples_per_s").asDouble(), m.get("world_size").asInt(), m.get("generation").asLong(),
+                eta(Math.max(0, maxUpdate - step) * meanStepSeconds)));
+    }
+
+    /** Remaining time as 45s, 12m05s or 3h07m; "?" before the first timed step. */
+    static String eta(double seconds) {
+        if (!Double.isFinite(seconds)) return "?";
+        long s = Math.round(seconds);
+        if (s < 60) return s + "s";
+        if (s < 3600) return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
+        return String.format(Locale.ROOT, "%dh%02dm", s / 3600, (s % 3600) / 60);
     }
 
     @Override

@@ -14,12 +14,19 @@ final class WorkerTelemetry implements StepObserver {
     private final MetricsRegistry.Histogram phases = registry.histogram("mert_worker_phase_seconds",
             "time per step phase: data, compute (forward+backward), allreduce, update", CoordinatorTelemetry.STEP_BUCKETS, "phase");
 
+    private final MetricsRegistry.Counter allreduceBytes = registry.counter("mert_worker_allreduce_bytes_total",
+            "float32 payload allreduced by this worker (gradients and step statistics), summed over steps");
+    private final MetricsRegistry.Gauge algbw = registry.gauge("mert_worker_allreduce_algbw_bytes_per_second",
+            "last step's allreduce: payload bytes / allreduce time (nccl-tests' algbw)");
+    private final MetricsRegistry.Gauge busbw = registry.gauge("mert_worker_allreduce_busbw_bytes_per_second",
+            "last step's allreduce: algbw * 2(n-1)/n, the bandwidth each link carried (nccl-tests' busbw)");
+
     MetricsRegistry registry() {
         return registry;
     }
 
     @Override
-    public void onStep(long step, int world, StepTimings t) {
+    public void onStep(long step, int world, StepTimings t, long payloadBytes) {
         steps.inc();
         lastStep.set(step + 1);
         worldSize.set(world);
@@ -27,5 +34,11 @@ final class WorkerTelemetry implements StepObserver {
         phases.observe(t.getComputeMs() / 1000, "compute");
         phases.observe(t.getAllreduceMs() / 1000, "allreduce");
         phases.observe(t.getUpdateMs() / 1000, "update");
+        if (payloadBytes > 0 && t.getAllreduceMs() > 0) {
+            allreduceBytes.add(payloadBytes);
+            double bytesPerSecond = payloadBytes / (t.getAllreduceMs() / 1000);
+            algbw.set(bytesPerSecond);
+            busbw.set(bytesPerSecond * 2 * (world - 1) / world);
+        }
     }
 }

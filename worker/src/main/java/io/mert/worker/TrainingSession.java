@@ -212,6 +212,11 @@ final class TrainingSession implements AutoCloseable {
         return validation().evaluate(network, streams, rank, worldSize);
     }
 
+    /** Bytes of the float32 buffer each step allreduces: gradients, then the step's statistics. */
+    long allreduceBytes() {
+        return reduceBuffer.length() * Float.BYTES;
+    }
+
     /** Writes a checkpoint of the state after {@code step} updates; returns its directory. */
     Path saveCheckpoint(Path runDir, long step, String trainerStateJson) throws IOException {
         if (step != completedSteps) {

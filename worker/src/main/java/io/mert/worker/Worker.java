@@ -188,7 +188,7 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
         if (r.getGeneration() != generation || session == null) return this;
         try {
             TrainingSession.StepResult s = session.run(r.getStep(), r.getLr(), rank, worldSize);
-            settings.observer().onStep(r.getStep(), worldSize, s.timings());
+            settings.observer().onStep(r.getStep(), worldSize, s.timings(), worldSize > 1 ? session.allreduceBytes() : 0);
             StepDone.Builder done = StepDone.newBuilder()
                     .setGeneration(generation).setStep(r.getStep()).setRank(rank).setMetrics(s.metrics())
                     .setParamChecksum(s.checksum()).setTimings(s.timings()).setSampleDigest(s.sampleDigest());
