@@ -55,7 +55,7 @@ public final class AeronRingBench {
                     List<String> cmd = new ArrayList<>(JavaCommand.forMainClass(AllReduceRankMain.class, plan.largest()));
                     cmd.addAll(List.of(driver.aeronDirectoryName(), Integer.toString(r), plan.encode(),
                             Integer.toString(plan.trials()), Integer.toString(config.mtuBytes()),
-                            Integer.toString(config.termLength())));
+                            Integer.toString(config.termLength()), config.wire().configName()));
                     cmd.addAll(endpoints);
                     Process p = new ProcessBuilder(cmd).redirectError(log.toFile()).start();
                     processes.add(p);

@@ -41,7 +41,11 @@ public record TrainConfig(
         int keepLast,
         int worldSize,
         int minWorldSize,
-        double stepTimeoutSeconds) {
+        double stepTimeoutSeconds,
+        String allreduceWire) {
+
+    /** Values of {@code distributed_training.allreduce_wire}: how gradients travel in the ring allreduce. */
+    public static final List<String> ALLREDUCE_WIRES = List.of("fp32", "bf16");
 
     public static TrainConfig from(ConfigTree t) {
         Reader r = new Reader(t);
@@ -100,7 +104,8 @@ public record TrainConfig(
                 r.integer("checkpoint.keep_interval_updates", 3, 1, 1_000_000),
                 worldSize,
                 minWorld,
-                r.number("distributed_training.step_timeout_s", 120.0, 1, 86400));
+                r.number("distributed_training.step_timeout_s", 120.0, 1, 86400),
+                r.choice("distributed_training.allreduce_wire", "fp32", ALLREDUCE_WIRES));
     }
 
     public static TrainConfig load(Path file, List<String> overrides) {
@@ -116,7 +121,7 @@ public record TrainConfig(
         return new TrainConfig(tree, seed, logInterval, manifestDir, labelDir, labels, maxSampleSize,
                 model.withLabelClasses(classes), globalBatch, maxUpdate, lr, clipNorm, beta1, beta2, adamEps, weightDecay,
                 warmupUpdates, totalNumUpdate, endLearningRate, power, saveIntervalUpdates, keepLast, worldSize,
-                minWorldSize, stepTimeoutSeconds);
+                minWorldSize, stepTimeoutSeconds, allreduceWire);
     }
 
     /** Fewest input samples for which the conv extractor gives {@code frames} frames (its layers inverted). */
@@ -237,6 +242,14 @@ public record TrainConfig(
         String string(String key, String dflt) {
             JsonNode n = t.get(key);
             return n == null ? dflt : n.asText();
+        }
+
+        String choice(String key, String dflt, List<String> allowed) {
+            String v = string(key, dflt).trim().toLowerCase(java.util.Locale.ROOT);
+            if (!allowed.contains(v)) {
+                throw new ConfigException(key + "='" + string(key, dflt) + "': allowed values are " + String.join(", ", allowed));
+            }
+            return v;
         }
 
         Path path(String key) {
