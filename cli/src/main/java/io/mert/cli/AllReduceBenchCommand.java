@@ -99,7 +99,7 @@ final class AllReduceBenchCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "  mert: Aeron ring allreduce, %d JVM processes, one embedded media driver, %s, mtu %d, term %s%n",
                 ranks, tr.name().toLowerCase(Locale.ROOT), config.mtuBytes(), ByteSize.format(config.termLength()));
         List<Timings> copy = CopyBandwidth.measure(plan);
-        Map<WireFormat, List<Timings>> ours = new LinkedHashMap<>();
+        Map<WireFormat, AeronRingBench.Result> ours = new LinkedHashMap<>();
         for (WireFormat w : formats) ours.put(w, new AeronRingBench(ranks, tr, config.withWire(w), timeout).run(plan));
         List<Timings> gloo = List.of();
         if (noGloo) {

@@ -21,18 +21,19 @@ public final class AllReduceBenchReport {
      * @param ours per wire format, timings in plan order
      * @param gloo empty when Gloo was skipped
      */
-    public static void print(PrintStream out, int ranks, Map<WireFormat, List<Timings>> ours, List<Timings> gloo, List<Timings> copy) {
+    public static void print(PrintStream out, int ranks, Map<WireFormat, AeronRingBench.Result> ours, List<Timings> gloo, List<Timings> copy) {
         out.println("  time/op: median over trials of the slowest rank's loop time / iterations; GB/s = 1e9 bytes/s");
         out.println("  algbw = float32 bytes / time (for either wire); busbw = algbw * 2(n-1)/n (nccl-tests); copy = one-thread memcpy of that size");
-        out.printf(Locale.ROOT, "%9s %6s %4s | %10s %7s %7s %6s | %10s %7s %7s %6s | %7s | %9s %9s%n",
+        out.println("  mert cpu = CPU time of all rank JVMs per operation (median over trials; media driver not included)");
+        out.printf(Locale.ROOT, "%9s %6s %4s | %10s %7s %7s %6s | %10s %7s %7s %6s | %7s | %9s %9s | %9s%n",
                 "size", "iters", "wire", "mert t/op", "algbw", "busbw", "spread", "gloo t/op", "algbw", "busbw", "spread",
-                "copy", "busbw", "busbw");
-        out.printf(Locale.ROOT, "%9s %6s %4s | %10s %7s %7s %6s | %10s %7s %7s %6s | %7s | %9s %9s%n",
-                "", "", "", "", "GB/s", "GB/s", "", "", "GB/s", "GB/s", "", "GB/s", "mert/gloo", "mert/copy");
+                "copy", "busbw", "busbw", "mert cpu");
+        out.printf(Locale.ROOT, "%9s %6s %4s | %10s %7s %7s %6s | %10s %7s %7s %6s | %7s | %9s %9s | %9s%n",
+                "", "", "", "", "GB/s", "GB/s", "", "", "GB/s", "GB/s", "", "GB/s", "mert/gloo", "mert/copy", "per op");
         int sizes = copy.size();
         for (int i = 0; i < sizes; i++) {
-            for (Map.Entry<WireFormat, List<Timings>> e : ours.entrySet()) {
-                Timings m = e.getValue().get(i);
+            for (Map.Entry<WireFormat, AeronRingBench.Result> e : ours.entrySet()) {
+                Timings m = e.getValue().timings().get(i);
                 Timings c = copy.get(i);
                 double mBus = Bandwidth.bus(m.bytes(), m.secondsPerOp(), ranks);
                 double copyRate = Bandwidth.algorithmic(c.bytes(), c.secondsPerOp());
@@ -47,10 +48,11 @@ public final class AllReduceBenchReport {
                             Bandwidth.algorithmic(g.bytes(), g.secondsPerOp()) / 1e9, gBus / 1e9, 100 * g.spread());
                     ratio = String.format(Locale.ROOT, "%.2fx", mBus / gBus);
                 }
-                out.printf(Locale.ROOT, "%9s %6d %4s | %10s %7.3f %7.3f %5.0f%% | %s | %7.2f | %9s %9s%n",
+                out.printf(Locale.ROOT, "%9s %6d %4s | %10s %7.3f %7.3f %5.0f%% | %s | %7.2f | %9s %9s | %9s%n",
                         ByteSize.format(m.bytes()), m.iterations(), e.getKey().configName(), time(m.secondsPerOp()),
                         Bandwidth.algorithmic(m.bytes(), m.secondsPerOp()) / 1e9, mBus / 1e9, 100 * m.spread(),
-                        glooCols, copyRate / 1e9, ratio, String.format(Locale.ROOT, "%.2f", mBus / copyRate));
+                        glooCols, copyRate / 1e9, ratio, String.format(Locale.ROOT, "%.2f", mBus / copyRate),
+                        time(e.getValue().cpuSecondsPerOp()[i]));
             }
         }
     }

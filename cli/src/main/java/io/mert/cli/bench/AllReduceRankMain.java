@@ -51,6 +51,12 @@ public final class AllReduceRankMain {
         }
     }
 
+    /** CPU time of this rank's JVM (all its threads): unlike wall time, barely changed by other processes' load. */
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
     static void run(RingAllReduce allReduce, int rank, int ranks, BenchPlan plan, PrintStream out) throws Exception {
         UnsafeBuffer buffer = new UnsafeBuffer(ByteBuffer.allocateDirect((int) plan.largest()).order(ByteOrder.nativeOrder()));
         long step = 0;
@@ -72,10 +78,10 @@ public final class AllReduceRankMain {
                 // every trial starts from the same values; they grow n-fold per operation and long trials reach
                 // infinity, which float adds handle at full speed (only denormals are slow). Gloo's peer does the same.
                 for (int i = 0; i < floats; i++) buffer.putFloat(i * Float.BYTES, 1f);
-                long t0 = System.nanoTime();
+                long t0 = System.nanoTime(), cpu0 = processCpuNanos();
                 for (int it = 0; it < s.iterations(); it++) allReduce.allreduce(buffer, floats, step++);
-                long elapsed = System.nanoTime() - t0;
-                out.println(TRIAL + " " + s.bytes() + " " + s.iterations() + " " + t + " " + elapsed);
+                long elapsed = System.nanoTime() - t0, cpu = processCpuNanos() - cpu0;
+                out.println(TRIAL + " " + s.bytes() + " " + s.iterations() + " " + t + " " + elapsed + " " + cpu);
             }
             out.flush();
         }
