@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class Bf16WireTrainingTest {
 
-    private static final int STEPS = 4;
+    private static final int STEPS = 3;
 
     @Test
     void twoWorkersTrainWithABf16WireAndStayIdentical(@TempDir Path work) throws Exception {
