@@ -25,6 +25,8 @@ import java.util.Arrays;
 import java.util.List;
 
 import io.mert.protocol.frame.AllReduceFrame;
+import io.mert.protocol.frame.BFloat16;
+import io.mert.protocol.frame.WireFormat;
 
 import static io.mert.protocol.frame.AllReduceFrame.*;
 
@@ -51,6 +53,16 @@ import static io.mert.protocol.frame.AllReduceFrame.*;
  * operation with {@link PeerFailureException}; the object is then ready for the next generation.
  * Steady state allocates nothing.
  *
+ * <p>Wire format: a generation's values travel as float32 (exact) or, when it is started with
+ * {@link WireFormat#BF16}, as bfloat16 (half the bytes; a frame then holds twice the values). With
+ * bfloat16 every rank still adds in float32: a received chunk is widened and added to the float32
+ * partial sum, which is rounded to bfloat16 (nearest even) only to be sent on. The rank that completes a
+ * segment rounds its float32 sum to bfloat16 in its own buffer before the all-gather sends it, so every
+ * rank ends with the same bfloat16-valued floats, bit for bit (replicas must not drift apart). The last
+ * {@code float32Tail} floats of a buffer (statistics that must stay exact, such as counts) always
+ * travel as float32. Every frame names its format; a frame whose format is not the one its chunk uses
+ * is dropped as malformed and counted in {@link #droppedWrongWire()}.
+ *
  * <p>This keeps stray, stale and malformed traffic out; it is not authentication: the session id
  * travels in clear in every datagram, so a host that can send spoofed UDP with that session id could
  * still inject data. Run the data plane on a private network.
@@ -66,13 +78,15 @@ public final class RingAllReduce implements AutoCloseable {
     private final Aeron aeron;
     private final AllReduceConfig config;
     private final Subscription subscription;
-    private final int chunkFloats;
+    private final int chunkFloats;      // values of a float32 chunk
+    private final int chunkBf16;        // values of a bfloat16 chunk: twice as many in the same MTU
     private final IdleStrategy idle = new BackoffIdleStrategy(100, 10, 1_000, 200_000);
     private final BufferClaim claim = new BufferClaim();
     private final FrameHandler handler = new FrameHandler();
 
     private ExclusivePublication publication;
     private long generation = -1;
+    private WireFormat wire = WireFormat.FP32; // the current generation's format for all but a buffer's float32 tail
     /** Set from another thread when the coordinator has moved on: operations of older generations end at once. */
     private volatile long abortBefore = -1;
     private int upstreamSession;
@@ -87,6 +101,9 @@ public final class RingAllReduce implements AutoCloseable {
     private int rounds;
     private int[] segmentStart = new int[0];
     private int[] segmentSize = new int[0];
+    private int[] segmentLow = new int[0];       // a segment's leading floats that travel in the generation's wire format
+    private int[] segmentLowChunks = new int[0]; // chunks of those; the float32 chunks of the rest follow them
+    private int lowChunkValues;                  // values per chunk in the generation's wire format
     private int[] roundBase = new int[0];   // index of a round's first chunk among all chunks received
     private long[] receivedChunks = new long[0]; // bit per (round, chunk) received in this operation
     private int[] queueRound = new int[0];
@@ -102,12 +119,16 @@ public final class RingAllReduce implements AutoCloseable {
     private long droppedForeign;
     private long droppedStale;
     private long droppedMalformed;
+    private long droppedWrongWire;
+    private long wrongWireAtStart;
     private String corruption; // set by the frame handler when the upstream stream broke the protocol
 
     public RingAllReduce(Aeron aeron, DataPlaneEndpoint self, AllReduceConfig config) {
         this.aeron = aeron;
         this.config = config;
-        this.chunkFloats = (config.mtuBytes() - DataHeaderFlyweight.HEADER_LENGTH - HEADER_LENGTH) / Float.BYTES;
+        int payload = config.mtuBytes() - DataHeaderFlyweight.HEADER_LENGTH - HEADER_LENGTH;
+        this.chunkFloats = payload / WireFormat.FP32.bytesPerValue();
+        this.chunkBf16 = payload / WireFormat.BF16.bytesPerValue();
         this.subscription = aeron.addSubscription(self.channel(), self.streamId());
     }
 
@@ -128,10 +149,20 @@ public final class RingAllReduce implements AutoCloseable {
 
     /**
      * Frames of the upstream session that are fragmented, shorter than a header, or whose sender, world
-     * size, round, chunk, offset, count or length do not fit the current operation.
+     * size, round, chunk, offset, count, length or wire format do not fit the current operation.
      */
     public long droppedMalformed() {
         return droppedMalformed;
+    }
+
+    /** Of {@link #droppedMalformed()}: frames in a wire format other than the one their chunk travels in. */
+    public long droppedWrongWire() {
+        return droppedWrongWire;
+    }
+
+    /** The wire format of the current generation. */
+    public WireFormat wire() {
+        return wire;
     }
 
     /**
@@ -160,16 +191,24 @@ public final class RingAllReduce implements AutoCloseable {
         if (newGeneration > abortBefore) abortBefore = newGeneration;
     }
 
-    /**
-     * Enters a generation: this rank's position and the ring order (where every rank receives).
-     * Opens a new publication to the next rank, with this generation's session id.
-     */
+    /** {@link #startGeneration(long, int, List, WireFormat)} in the config's wire format. */
     public void startGeneration(long generation, int rank, List<DataPlaneEndpoint> ring) {
+        startGeneration(generation, rank, ring, config.wire());
+    }
+
+    /**
+     * Enters a generation: this rank's position, the ring order (where every rank receives) and the wire
+     * format, which every rank of the generation must use. Opens a new publication to the next rank, with
+     * this generation's session id.
+     */
+    public void startGeneration(long generation, int rank, List<DataPlaneEndpoint> ring, WireFormat wire) {
         if (generation <= this.generation) {
             throw new IllegalArgumentException("generation " + generation + " is not newer than " + this.generation);
         }
         if (rank < 0 || rank >= ring.size()) throw new IllegalArgumentException("rank " + rank + " outside a ring of " + ring.size());
         this.generation = generation;
+        this.wire = java.util.Objects.requireNonNull(wire, "wire");
+        this.lowChunkValues = wire == WireFormat.BF16 ? chunkBf16 : chunkFloats;
         this.rank = rank;
         this.worldSize = ring.size();
         this.prevRank = (rank - 1 + worldSize) % worldSize;
@@ -191,27 +230,39 @@ public final class RingAllReduce implements AutoCloseable {
         if (segmentStart.length < capacity) {
             segmentStart = new int[capacity];
             segmentSize = new int[capacity];
+            segmentLow = new int[capacity];
+            segmentLowChunks = new int[capacity];
         }
         if (roundBase.length < 2 * capacity) roundBase = new int[2 * capacity];
     }
 
+    /** {@link #allreduce(AtomicBuffer, int, int, long)} with every float in the generation's wire format. */
+    public void allreduce(AtomicBuffer buffer, int floatCount, long step) throws PeerFailureException {
+        allreduce(buffer, floatCount, 0, step);
+    }
+
     /**
      * Replaces the first {@code floatCount} floats of {@code buffer} with their sum over all ranks.
-     * Every rank must call this with the same {@code step} and count.
+     * Every rank must call this with the same {@code step}, count and tail.
      *
+     * @param float32Tail how many of the last floats travel as float32 whatever the generation's wire format
+     *                    (sums that must stay exact, such as counts); 0 for none
      * @throws PeerFailureException when a neighbour stays silent longer than the peer timeout, or
      *                              ({@link CorruptStreamException}) when the upstream stream repeated a
      *                              chunk; either way the buffer holds partial sums and the step must be redone
      */
-    public void allreduce(AtomicBuffer buffer, int floatCount, long step) throws PeerFailureException {
+    public void allreduce(AtomicBuffer buffer, int floatCount, int float32Tail, long step) throws PeerFailureException {
         if (generation < 0) throw new IllegalStateException("startGeneration must come before allreduce");
         if ((long) floatCount * Float.BYTES > buffer.capacity()) {
             throw new IllegalArgumentException(floatCount + " floats do not fit a buffer of " + buffer.capacity() + " bytes");
         }
+        if (float32Tail < 0 || float32Tail > floatCount) {
+            throw new IllegalArgumentException("float32Tail " + float32Tail + " outside [0, " + floatCount + "]");
+        }
         if (step <= this.step) throw new IllegalArgumentException("step " + step + " is not after the previous step " + this.step);
         this.step = step;
         if (worldSize == 1 || floatCount == 0) return;
-        begin(buffer, floatCount);
+        begin(buffer, floatCount, wire == WireFormat.FP32 ? 0 : floatCount - float32Tail);
         try {
             run();
         } finally {
@@ -219,15 +270,19 @@ public final class RingAllReduce implements AutoCloseable {
         }
     }
 
-    private void begin(AtomicBuffer buffer, int floatCount) {
+    /** @param lowEnd floats before this index travel in the generation's wire format, the rest as float32 */
+    private void begin(AtomicBuffer buffer, int floatCount, int lowEnd) {
         data = buffer;
         rounds = 2 * (worldSize - 1);
         int base = floatCount / worldSize, extra = floatCount % worldSize, start = 0;
         for (int s = 0; s < worldSize; s++) {
             segmentStart[s] = start;
             segmentSize[s] = base + (s < extra ? 1 : 0);
+            segmentLow[s] = Math.max(0, Math.min(segmentSize[s], lowEnd - start));
+            segmentLowChunks[s] = (segmentLow[s] + lowChunkValues - 1) / lowChunkValues;
             start += segmentSize[s];
         }
+        wrongWireAtStart = droppedWrongWire;
         sendsExpected = 0;
         receivesExpected = 0;
         for (int r = 0; r < rounds; r++) {
@@ -280,22 +335,34 @@ public final class RingAllReduce implements AutoCloseable {
             if (received < receivesExpected && now - lastReceiveNanos > timeoutNanos) {
                 throw new PeerFailureException(prevRank, "no allreduce frames from rank " + prevRank + " for "
                         + config.peerTimeout().toMillis() + " ms (generation " + generation + ", step " + step + ", "
-                        + received + "/" + receivesExpected + " chunks received)");
+                        + received + "/" + receivesExpected + " chunks received)" + wrongWireHint());
             }
             idle.idle();
         }
     }
 
+    private String wrongWireHint() {
+        long wrong = droppedWrongWire - wrongWireAtStart;
+        return wrong == 0 ? "" : "; " + wrong + " frames from it were in another wire format than this rank's "
+                + wire.configName() + ": every rank of a ring must use the same format (distributed_training.allreduce_wire)";
+    }
+
     private boolean trySend(int round, int chunk) {
         int segment = sendSegment(round);
-        int first = segmentStart[segment] + chunk * chunkFloats;
-        int count = Math.min(chunkFloats, segmentStart[segment] + segmentSize[segment] - first);
-        long result = publication.tryClaim(length(count), claim);
+        int first = chunkFirst(segment, chunk);
+        int count = chunkCount(segment, chunk, first);
+        WireFormat format = chunkWire(segment, chunk);
+        long result = publication.tryClaim(length(count, format), claim);
         if (result > 0) {
             MutableDirectBuffer b = claim.buffer();
             int at = claim.offset();
-            writeHeader(b, at, generation, step, round, rank, chunk, first, count, worldSize);
-            b.putBytes(at + HEADER_LENGTH, data, first * Float.BYTES, count * Float.BYTES);
+            writeHeader(b, at, generation, step, round, rank, chunk, first, count, worldSize, format);
+            if (format == WireFormat.FP32) {
+                b.putBytes(at + HEADER_LENGTH, data, first * Float.BYTES, count * Float.BYTES);
+            } else {
+                // from the first all-gather round on, the values sent are bfloat16s already (the owner rounded them)
+                encodeBf16(b, at + HEADER_LENGTH, first * Float.BYTES, count, round >= worldSize - 1);
+            }
             claim.commit();
             return true;
         }
@@ -317,7 +384,51 @@ public final class RingAllReduce implements AutoCloseable {
     }
 
     private int chunks(int segment) {
-        return (segmentSize[segment] + chunkFloats - 1) / chunkFloats;
+        return segmentLowChunks[segment] + (segmentSize[segment] - segmentLow[segment] + chunkFloats - 1) / chunkFloats;
+    }
+
+    /** Index of a chunk's first float in the buffer: the wire-format chunks of a segment, then its float32 ones. */
+    private int chunkFirst(int segment, int chunk) {
+        int low = segmentLowChunks[segment];
+        return chunk < low ? segmentStart[segment] + chunk * lowChunkValues
+                : segmentStart[segment] + segmentLow[segment] + (chunk - low) * chunkFloats;
+    }
+
+    private int chunkCount(int segment, int chunk, int first) {
+        return chunk < segmentLowChunks[segment]
+                ? Math.min(lowChunkValues, segmentStart[segment] + segmentLow[segment] - first)
+                : Math.min(chunkFloats, segmentStart[segment] + segmentSize[segment] - first);
+    }
+
+    private WireFormat chunkWire(int segment, int chunk) {
+        return chunk < segmentLowChunks[segment] ? wire : WireFormat.FP32;
+    }
+
+    /**
+     * frame[at..] = bfloat16 of data[from..], {@code count} values, rounded to nearest even. Raw memory on a
+     * little-endian host, as in {@link FrameHandler#add}; the claim and the geometry bound both ends.
+     *
+     * @param exact the values are bfloat16s already (low 16 bits zero): their upper halves are sent as they are,
+     *              which is what rounding would give, at about twice the speed (measured in docs/benchmarks.md)
+     */
+    private void encodeBf16(MutableDirectBuffer frame, int at, int from, int count, boolean exact) {
+        if (NATIVE_IS_WIRE_ORDER) {
+            Object dataBase = data.byteArray(), frameBase = frame.byteArray();
+            long d = data.addressOffset() + from, f = frame.addressOffset() + at;
+            if (exact) {
+                for (int i = 0; i < count; i++) {
+                    UnsafeApi.putShort(frameBase, f + 2L * i, (short) (UnsafeApi.getInt(dataBase, d + 4L * i) >>> 16));
+                }
+                return;
+            }
+            for (int i = 0; i < count; i++) {
+                UnsafeApi.putShort(frameBase, f + 2L * i, BFloat16.fromFloatBits(UnsafeApi.getInt(dataBase, d + 4L * i)));
+            }
+        } else {
+            for (int i = 0; i < count; i++) {
+                frame.putShort(at + 2 * i, BFloat16.fromFloatBits(data.getInt(from + 4 * i)), ORDER);
+            }
+        }
     }
 
     private void enqueue(int round, int chunk) {
@@ -351,11 +462,14 @@ public final class RingAllReduce implements AutoCloseable {
             if (sender(buffer, offset) != prevRank || worldSize(buffer, offset) != worldSize || round < 0 || round >= rounds) {
                 return malformed("frame from an unexpected sender or ring");
             }
+            int code = wireFormat(buffer, offset);
+            if (code != wire.code() && code != WireFormat.FP32.code()) return wrongWire();
             int segment = receiveSegment(round);
-            int first = segmentStart[segment] + chunk * chunkFloats;
-            if (chunk < 0 || chunk >= chunks(segment) || floatOffset(buffer, offset) != first
-                    || count != Math.min(chunkFloats, segmentStart[segment] + segmentSize[segment] - first)
-                    || length != length(count)) {
+            if (chunk < 0 || chunk >= chunks(segment)) return malformed("frame of a chunk the buffer does not have");
+            WireFormat format = chunkWire(segment, chunk);
+            if (code != format.code()) return wrongWire();
+            int first = chunkFirst(segment, chunk);
+            if (floatOffset(buffer, offset) != first || count != chunkCount(segment, chunk, first) || length != length(count, format)) {
                 return malformed("frame that does not fit the buffer geometry");
             }
             int index = roundBase[round] + chunk;
@@ -366,10 +480,13 @@ public final class RingAllReduce implements AutoCloseable {
             }
             receivedChunks[index >>> 6] |= bit;
             int src = offset + HEADER_LENGTH;
-            if (round < worldSize - 1) {
-                add(buffer, src, first * Float.BYTES, count);
+            if (format == WireFormat.FP32) {
+                if (round < worldSize - 1) add(buffer, src, first * Float.BYTES, count);
+                else data.putBytes(first * Float.BYTES, buffer, src, count * Float.BYTES);
             } else {
-                data.putBytes(first * Float.BYTES, buffer, src, count * Float.BYTES);
+                // the last reduce-scatter round completes this segment here: its owner keeps the bfloat16 value it sends
+                if (round < worldSize - 1) addBf16(buffer, src, first * Float.BYTES, count, round == worldSize - 2);
+                else widenBf16(buffer, src, first * Float.BYTES, count);
             }
             received++;
             lastReceiveNanos = System.nanoTime();
@@ -396,6 +513,55 @@ public final class RingAllReduce implements AutoCloseable {
                     data.putFloat(at, data.getFloat(at) + frame.getFloat(src + i * Float.BYTES, ORDER));
                 }
             }
+        }
+
+        /**
+         * data[at..] += widened frame[src..] in float32, {@code count} values; with {@code round} the sum is then
+         * rounded to bfloat16 in place. Raw memory on a little-endian host, bounds checked as for {@link #add}.
+         */
+        private void addBf16(DirectBuffer frame, int src, int at, int count, boolean round) {
+            if (NATIVE_IS_WIRE_ORDER) {
+                Object dataBase = data.byteArray(), frameBase = frame.byteArray();
+                long d = data.addressOffset() + at, f = frame.addressOffset() + src;
+                if (round) {
+                    for (int i = 0; i < count; i++) {
+                        long o = 4L * i;
+                        float sum = UnsafeApi.getFloat(dataBase, d + o) + BFloat16.toFloat(UnsafeApi.getShort(frameBase, f + 2L * i));
+                        UnsafeApi.putInt(dataBase, d + o, BFloat16.toFloatBits(BFloat16.fromFloat(sum)));
+                    }
+                } else {
+                    for (int i = 0; i < count; i++) {
+                        long o = 4L * i;
+                        UnsafeApi.putFloat(dataBase, d + o, UnsafeApi.getFloat(dataBase, d + o)
+                                + BFloat16.toFloat(UnsafeApi.getShort(frameBase, f + 2L * i)));
+                    }
+                }
+            } else {
+                for (int i = 0; i < count; i++, at += Float.BYTES) {
+                    float sum = data.getFloat(at) + BFloat16.toFloat(frame.getShort(src + 2 * i, ORDER));
+                    data.putFloat(at, round ? BFloat16.round(sum) : sum);
+                }
+            }
+        }
+
+        /** data[at..] = widened frame[src..], {@code count} values (exact). */
+        private void widenBf16(DirectBuffer frame, int src, int at, int count) {
+            if (NATIVE_IS_WIRE_ORDER) {
+                Object dataBase = data.byteArray(), frameBase = frame.byteArray();
+                long d = data.addressOffset() + at, f = frame.addressOffset() + src;
+                for (int i = 0; i < count; i++) {
+                    UnsafeApi.putInt(dataBase, d + 4L * i, BFloat16.toFloatBits(UnsafeApi.getShort(frameBase, f + 2L * i)));
+                }
+            } else {
+                for (int i = 0; i < count; i++, at += Float.BYTES) {
+                    data.putInt(at, BFloat16.toFloatBits(frame.getShort(src + 2 * i, ORDER)));
+                }
+            }
+        }
+
+        private Action wrongWire() {
+            droppedWrongWire++;
+            return malformed("frame in another wire format than its chunk's");
         }
 
         private Action foreign() {

@@ -7,6 +7,7 @@ import io.aeron.ExclusivePublication;
 import io.aeron.Subscription;
 import io.aeron.protocol.DataHeaderFlyweight;
 import io.mert.protocol.frame.AllReduceFrame;
+import io.mert.protocol.frame.WireFormat;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -191,9 +192,9 @@ class ForgedFrameTest {
             int first = seg[0] + chunk * CHUNK_FLOATS;
             int count = Math.min(CHUNK_FLOATS, seg[0] + seg[1] - first);
             AllReduceFrame.writeHeader(out, 0, now.generation(), now.step(), round, (victim + RANKS - 1) % RANKS,
-                    chunk, first, count, RANKS);
+                    chunk, first, count, RANKS, WireFormat.FP32);
             for (int i = 0; i < count; i++) out.putFloat(AllReduceFrame.HEADER_LENGTH + 4 * i, 1e6f, AllReduceFrame.ORDER);
-            return AllReduceFrame.length(count);
+            return AllReduceFrame.length(count, WireFormat.FP32);
         }
 
         /** A captured genuine frame of the current step (or, with current false, of an earlier one), copied to out. */
@@ -252,7 +253,7 @@ class ForgedFrameTest {
         Attacker attacker = new Attacker(endpoints);
         Future<?> attack = POOL.submit(attacker);
         Random rnd = new Random(7);
-        int[] sizes = {1, 2, 5, 2030, 2031, 6091, 20_000, 3, 50_001, 12_289};
+        int[] sizes = {1, 2, 5, 2028, 2029, 6085, 20_000, 3, 50_001, 12_289}; // chunks of 2028 floats
         long generation = 1, step = 0;
         int completed = 0, aborted = 0;
         try {

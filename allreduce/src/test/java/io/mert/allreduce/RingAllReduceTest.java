@@ -3,10 +3,13 @@ package io.mert.allreduce;
 import io.aeron.Aeron;
 import io.aeron.ExclusivePublication;
 import io.mert.protocol.frame.AllReduceFrame;
+import io.mert.protocol.frame.WireFormat;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
@@ -49,6 +52,10 @@ class RingAllReduceTest {
         final List<DataPlaneEndpoint> endpoints = new ArrayList<>();
 
         Ring(int n, boolean udp, Duration timeout) {
+            this(n, udp, timeout, WireFormat.FP32);
+        }
+
+        Ring(int n, boolean udp, Duration timeout, WireFormat wire) {
             for (int i = 0; i < n; i++) {
                 Aeron a = AeronClients.connect(driver.aeronDirectoryName());
                 clients.add(a);
@@ -56,7 +63,7 @@ class RingAllReduceTest {
                         ? new DataPlaneEndpoint("aeron:udp?endpoint=127.0.0.1:" + (24000 + STREAMS.incrementAndGet()), 7)
                         : new DataPlaneEndpoint("aeron:ipc", STREAMS.incrementAndGet());
                 endpoints.add(e);
-                ranks.add(new RingAllReduce(a, e, AllReduceConfig.defaults().withPeerTimeout(timeout)));
+                ranks.add(new RingAllReduce(a, e, AllReduceConfig.defaults().withPeerTimeout(timeout).withWire(wire)));
             }
         }
 
@@ -122,7 +129,7 @@ class RingAllReduceTest {
     @Test
     void sumsMatchAFloat64ReferenceForManySizesAndRankCounts() throws Exception {
         Random rnd = new Random(1);
-        int[] sizes = {0, 1, 2, 3, 7, 13, 97, 2029, 2030, 2031, 4061, 10_007, 65_537, 1_000_003};
+        int[] sizes = {0, 1, 2, 3, 7, 13, 97, 2027, 2028, 2029, 4057, 10_007, 65_537, 1_000_003}; // chunks of 2028 floats
         for (int n = 1; n <= 5; n++) {
             try (Ring ring = new Ring(n, false, Duration.ofSeconds(10))) {
                 ring.generation(1);
@@ -227,15 +234,15 @@ class RingAllReduceTest {
             Aeron a = ring.clients.get(0);
             DataPlaneEndpoint target = ring.endpoints.get(1);
             try (ExclusivePublication p = a.addExclusivePublication(target.channel(), target.streamId())) {
-                UnsafeBuffer frame = new UnsafeBuffer(ByteBuffer.allocateDirect(AllReduceFrame.length(4)));
+                UnsafeBuffer frame = new UnsafeBuffer(ByteBuffer.allocateDirect(AllReduceFrame.length(4, WireFormat.FP32)));
                 long deadline = System.nanoTime() + 5_000_000_000L;
                 int offered = 0;
                 long[][] headers = {{4, 0, 0}, {5, -1, 0}, {5, 0, 1}}; // old generation, old step, wrong sender
                 while (offered < headers.length && System.nanoTime() < deadline) {
                     long[] h = headers[offered];
-                    AllReduceFrame.writeHeader(frame, 0, h[0], h[1], 0, (int) h[2], 0, 0, 4, 2);
+                    AllReduceFrame.writeHeader(frame, 0, h[0], h[1], 0, (int) h[2], 0, 0, 4, 2, WireFormat.FP32);
                     for (int i = 0; i < 4; i++) frame.putFloat(AllReduceFrame.HEADER_LENGTH + i * 4, 1e9f);
-                    if (p.offer(frame, 0, AllReduceFrame.length(4)) > 0) offered++;
+                    if (p.offer(frame, 0, AllReduceFrame.length(4, WireFormat.FP32)) > 0) offered++;
                 }
                 assertEquals(3, offered);
                 // the forged frames sit in a second image of rank 1's subscription; operations poll images
@@ -250,26 +257,52 @@ class RingAllReduceTest {
         }
     }
 
-    @Test
-    void steadyStateAllocatesNothingPerOperation() throws Exception {
+    @ParameterizedTest(name = "{0} wire")
+    @EnumSource(WireFormat.class)
+    void steadyStateAllocatesNothingPerOperation(WireFormat wire) throws Exception {
         com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        try (Ring ring = new Ring(2, false, Duration.ofSeconds(10))) {
+        try (Ring ring = new Ring(2, false, Duration.ofSeconds(10), wire)) {
             ring.generation(1);
             UnsafeBuffer b0 = floats(new float[100_000]), b1 = floats(new float[100_000]);
             RingAllReduce r0 = ring.ranks.get(0), r1 = ring.ranks.get(1);
             long[] allocated = new long[1];
+            // a float32 tail too, as the trainer sends its statistics
             Future<?> other = POOL.submit((Callable<Void>) () -> {
-                for (int s = 0; s < 300; s++) r1.allreduce(b1, 100_000, s);
+                for (int s = 0; s < 300; s++) r1.allreduce(b1, 100_000, 7, s);
                 return null;
             });
             long tid = Thread.currentThread().getId();
             for (int s = 0; s < 300; s++) {
                 if (s == 100) allocated[0] = mx.getThreadAllocatedBytes(tid);
-                r0.allreduce(b0, 100_000, s);
+                r0.allreduce(b0, 100_000, 7, s);
             }
             long perOp = (mx.getThreadAllocatedBytes(tid) - allocated[0]) / 200;
             other.get(60, TimeUnit.SECONDS);
             assertTrue(perOp < 64, "allocated " + perOp + " bytes per allreduce on the calling thread");
+        }
+    }
+
+    @Test
+    void bf16WireCarriesInfinitiesAndNaNsAlikeToEveryRank() throws Exception {
+        try (Ring ring = new Ring(3, false, Duration.ofSeconds(10), WireFormat.BF16)) {
+            ring.generation(1);
+            float inf = Float.POSITIVE_INFINITY, max = Float.MAX_VALUE;
+            float[][] in = {
+                    {inf, inf, 1f, Float.NaN, -inf, max, 1f, 3e38f, 2f},
+                    {1f, -inf, 2f, 1f, -1f, 0f, 0f, 3e38f, 3f},
+                    {2f, 0f, 3f, 2f, 0f, 0f, Float.NaN, 3e38f, 4f}};
+            // max float rounds to infinity in bfloat16 (above the largest bfloat16 by more than half a step);
+            // 3e38 three times overflows float32 on the way
+            float[] expected = {inf, Float.NaN, 6f, Float.NaN, -inf, inf, Float.NaN, inf, 9f};
+            List<UnsafeBuffer> out = reduce(ring, in, 0);
+            for (int i = 0; i < expected.length; i++) {
+                int bits = Float.floatToRawIntBits(out.get(0).getFloat(4 * i));
+                for (int r = 0; r < 3; r++) {
+                    float got = out.get(r).getFloat(4 * i);
+                    assertEquals(bits, Float.floatToRawIntBits(got), "rank " + r + " element " + i + ": the same bits everywhere");
+                    assertEquals(expected[i], got, "rank " + r + " element " + i); // assertEquals(float) treats NaN == NaN
+                }
+            }
         }
     }
 }

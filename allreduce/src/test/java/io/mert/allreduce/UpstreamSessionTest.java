@@ -6,6 +6,8 @@ import io.aeron.CommonContext;
 import io.aeron.ExclusivePublication;
 import io.aeron.Subscription;
 import io.mert.protocol.frame.AllReduceFrame;
+import io.mert.protocol.frame.BFloat16;
+import io.mert.protocol.frame.WireFormat;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -58,13 +60,20 @@ class UpstreamSessionTest {
         final UnsafeBuffer out = new UnsafeBuffer(ByteBuffer.allocateDirect(32 * 1024));
         final UnsafeBuffer data = new UnsafeBuffer(ByteBuffer.allocateDirect(4 * N).order(ByteOrder.nativeOrder()));
 
-        /** Each test its own streams: a closed publication lingers in the driver with its session id. */
+        final WireFormat wire;
+
         Setup(int streamBase) {
+            this(streamBase, WireFormat.FP32);
+        }
+
+        /** Each test its own streams: a closed publication lingers in the driver with its session id. */
+        Setup(int streamBase, WireFormat wire) {
+            this.wire = wire;
             rank0 = new DataPlaneEndpoint("aeron:ipc", streamBase);
             rank1 = new DataPlaneEndpoint("aeron:ipc", streamBase + 1);
             victim = new RingAllReduce(aeron, rank1, AllReduceConfig.defaults().withPeerTimeout(Duration.ofSeconds(3)));
             rank0Inbox = aeron.addSubscription(rank0.channel(), rank0.streamId()); // so rank 1 can send
-            victim.startGeneration(GENERATION, 1, List.of(rank0, rank1));
+            victim.startGeneration(GENERATION, 1, List.of(rank0, rank1), wire);
             ChannelUri uri = ChannelUri.parse(rank1.channel());
             uri.put(CommonContext.SESSION_ID_PARAM_NAME, Integer.toString(RingAllReduce.sessionId(GENERATION, 0)));
             uri.put(CommonContext.MTU_LENGTH_PARAM_NAME, "8192");
@@ -85,10 +94,17 @@ class UpstreamSessionTest {
 
         /** A frame as rank 0 sends it: round 0 carries segment 0 (floats 0..4), round 1 segment 1 (5..9). */
         int frame(long step, int round, float value) {
+            return frame(step, round, value, WireFormat.FP32);
+        }
+
+        int frame(long step, int round, float value, WireFormat format) {
             int first = round == 0 ? 0 : 5;
-            AllReduceFrame.writeHeader(out, 0, GENERATION, step, round, 0, 0, first, 5, 2);
-            for (int i = 0; i < 5; i++) out.putFloat(AllReduceFrame.HEADER_LENGTH + 4 * i, value, AllReduceFrame.ORDER);
-            return AllReduceFrame.length(5);
+            AllReduceFrame.writeHeader(out, 0, GENERATION, step, round, 0, 0, first, 5, 2, format);
+            for (int i = 0; i < 5; i++) {
+                if (format == WireFormat.FP32) out.putFloat(AllReduceFrame.HEADER_LENGTH + 4 * i, value, AllReduceFrame.ORDER);
+                else out.putShort(AllReduceFrame.HEADER_LENGTH + 2 * i, BFloat16.fromFloat(value), AllReduceFrame.ORDER);
+            }
+            return AllReduceFrame.length(5, format);
         }
 
         void send(int length) {
@@ -130,6 +146,9 @@ class UpstreamSessionTest {
             s.sendWithBadInt(step, AllReduceFrame.COUNT_OFFSET, 4);                    // wrong count
             s.sendWithBadInt(step, AllReduceFrame.CHUNK_OFFSET, 1);                    // no such chunk
             s.sendWithBadInt(step, AllReduceFrame.ROUND_OFFSET, 2);                    // no such round
+            s.sendWithBadInt(step, AllReduceFrame.WIRE_FORMAT_OFFSET, WireFormat.BF16.code()); // other wire format
+            s.sendWithBadInt(step, AllReduceFrame.WIRE_FORMAT_OFFSET, 0);              // no such wire format
+            s.send(s.frame(step, 0, 1f, WireFormat.BF16));                             // a whole bf16 frame
             s.send(s.frame(step, 0, 1000f));                                           // round 0: segment 0 += 1000
             s.send(s.frame(step, 1, 5000f));                                           // round 1: segment 1 := 5000
             assertNull(s.allreduce(step).get(30, TimeUnit.SECONDS));
@@ -138,7 +157,8 @@ class UpstreamSessionTest {
                 assertEquals(expected, s.data.getFloat(4 * i), "element " + i);
             }
             assertEquals(1, s.victim.droppedStale());
-            assertEquals(1 + 1 + 3 + 1 + 6, s.victim.droppedMalformed(), "truncated, oversized, 3 fragments, short, 6 bad fields");
+            assertEquals(1 + 1 + 3 + 1 + 8 + 1, s.victim.droppedMalformed(), "truncated, oversized, 3 fragments, short, 8 bad fields, bf16");
+            assertEquals(3, s.victim.droppedWrongWire(), "2 bad wire-format fields, 1 bf16 frame");
             assertEquals(0, s.victim.droppedForeign());
         }
     }
@@ -156,6 +176,30 @@ class UpstreamSessionTest {
             assertTrue(e.getMessage().contains("arrived twice"), e.getMessage());
             // the chunk was added once, never twice
             for (int i = 0; i < 5; i++) assertEquals(100 + i + 1000f, s.data.getFloat(4 * i), "element " + i);
+        }
+    }
+
+    @Test
+    void aBf16RingDropsFloat32FramesNamesThemWhenItTimesOutAndSumsBf16Frames() throws Exception {
+        try (Setup s = new Setup(5300, WireFormat.BF16)) {
+            s.send(s.frame(1, 0, 1000f, WireFormat.FP32)); // a float32 upstream: a misconfigured ring
+            s.send(s.frame(1, 1, 5000f, WireFormat.FP32));
+            Throwable t = s.allreduce(1).get(30, TimeUnit.SECONDS);
+            PeerFailureException e = assertInstanceOf(PeerFailureException.class, t);
+            assertTrue(e.getMessage().contains("2 frames from it were in another wire format than this rank's bf16"), e.getMessage());
+            assertTrue(e.getMessage().contains("distributed_training.allreduce_wire"), e.getMessage());
+            assertEquals(2, s.victim.droppedWrongWire());
+
+            for (int i = 0; i < N; i++) s.data.putFloat(4 * i, 100 + i);
+            s.send(s.frame(2, 0, 1000f, WireFormat.BF16));
+            s.send(s.frame(2, 1, 5000f, WireFormat.BF16));
+            assertNull(s.allreduce(2).get(30, TimeUnit.SECONDS));
+            for (int i = 0; i < N; i++) {
+                // rank 1 completes segment 0 and keeps it as the bfloat16 it sends on; segment 1 is rank 0's bfloat16
+                float expected = i < 5 ? BFloat16.round(100 + i + 1000f) : BFloat16.round(5000f); // 4992
+                assertEquals(expected, s.data.getFloat(4 * i), "element " + i);
+            }
+            assertEquals(1104f, s.data.getFloat(0), "1100 is a tie between the bfloat16s 1096 and 1104: to even");
         }
     }
 }

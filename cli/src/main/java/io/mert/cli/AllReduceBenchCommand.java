@@ -8,13 +8,16 @@ import io.mert.cli.bench.ByteSize;
 import io.mert.cli.bench.CopyBandwidth;
 import io.mert.cli.bench.GlooBench;
 import io.mert.cli.bench.Timings;
+import io.mert.protocol.frame.WireFormat;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -39,6 +42,11 @@ final class AllReduceBenchCommand implements Callable<Integer> {
 
     @Option(names = "--term-length", description = "Aeron term length, a power of two >= 64K (default: AllReduceConfig's)")
     String termLength;
+
+    @Option(names = "--wire", split = ",", defaultValue = "fp32",
+            description = "wire formats of our ring to time, each on the same float32 buffers: fp32, bf16 or both "
+                    + "as fp32,bf16 (default ${DEFAULT-VALUE}); bandwidths always count the float32 bytes")
+    List<String> wires;
 
     @Option(names = "--trials", defaultValue = "7", description = "timed loops per size; the median is reported (default ${DEFAULT-VALUE})")
     int trials;
@@ -73,6 +81,11 @@ final class AllReduceBenchCommand implements Callable<Integer> {
             case "udp" -> AeronRingBench.Transport.UDP;
             default -> throw new IllegalArgumentException("--transport must be ipc or udp, got " + transport);
         };
+        List<WireFormat> formats = wires.stream().map(w -> WireFormat.parse(w, "--wire")).distinct().toList();
+        if (formats.contains(WireFormat.BF16) && ranks > 16) {
+            throw new IllegalArgumentException("--wire bf16 supports at most 16 ranks (the exactness check's sums must stay "
+                    + "below 256, where bfloat16 holds integers exactly), got --ranks " + ranks);
+        }
         AllReduceConfig d = AllReduceConfig.defaults();
         AllReduceConfig config = new AllReduceConfig(mtu != null ? mtu : d.mtuBytes(),
                 termLength != null ? Math.toIntExact(ByteSize.parse(termLength)) : d.termLength(), Duration.ofSeconds(30));
@@ -80,13 +93,14 @@ final class AllReduceBenchCommand implements Callable<Integer> {
                 iterations, trials);
         Duration timeout = Duration.ofSeconds(timeoutSeconds);
 
-        out.printf(Locale.ROOT, "mert bench allreduce: %d ranks, float32 sum, %d trials per size; %d cores, load average %.2f%n",
-                ranks, trials, Runtime.getRuntime().availableProcessors(),
+        out.printf(Locale.ROOT, "mert bench allreduce: %d ranks, float32 sum, wire %s, %d trials per size; %d cores, load average %.2f%n",
+                ranks, formats.stream().map(WireFormat::configName).collect(java.util.stream.Collectors.joining(",")), trials, Runtime.getRuntime().availableProcessors(),
                 java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         out.printf(Locale.ROOT, "  mert: Aeron ring allreduce, %d JVM processes, one embedded media driver, %s, mtu %d, term %s%n",
                 ranks, tr.name().toLowerCase(Locale.ROOT), config.mtuBytes(), ByteSize.format(config.termLength()));
         List<Timings> copy = CopyBandwidth.measure(plan);
-        List<Timings> ours = new AeronRingBench(ranks, tr, config, timeout).run(plan);
+        Map<WireFormat, AeronRingBench.Result> ours = new LinkedHashMap<>();
+        for (WireFormat w : formats) ours.put(w, new AeronRingBench(ranks, tr, config.withWire(w), timeout).run(plan));
         List<Timings> gloo = List.of();
         if (noGloo) {
             out.println("  gloo: skipped (--no-gloo)");

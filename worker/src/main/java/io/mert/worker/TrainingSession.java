@@ -21,6 +21,7 @@ import io.mert.model.optim.ParameterChecksum;
 import io.mert.protocol.ShardPlan;
 import io.mert.protocol.control.StepMetrics;
 import io.mert.protocol.control.StepTimings;
+import io.mert.protocol.frame.WireFormat;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -57,6 +58,8 @@ final class TrainingSession implements AutoCloseable {
     private final INDArray gradients;         // view of the first paramCount floats
     private final UnsafeBuffer wire;          // the same memory as reduceBuffer, for Aeron
     private final int statsOffset;
+    private final int statCount;
+    private final WireFormat allreduceWire;
     private long completedSteps;
     private ValidationSet validation;
 
@@ -73,11 +76,17 @@ final class TrainingSession implements AutoCloseable {
         this.paramCount = network.layout().totalSize();
         this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));
         this.clipper = new GradientClipper(config.clipNorm());
-        int statCount = PER_STREAM + 2 * streams;
+        this.statCount = PER_STREAM + 2 * streams;
+        this.allreduceWire = WireFormat.parse(config.allreduceWire(), "distributed_training.allreduce_wire");
         this.reduceBuffer = Nd4j.create(DataType.FLOAT, paramCount + statCount);
         this.gradients = reduceBuffer.get(NDArrayIndex.interval(0, paramCount));
         this.wire = new UnsafeBuffer(reduceBuffer.data().address(), Math.toIntExact((paramCount + statCount) * Float.BYTES));
         this.statsOffset = Math.toIntExact(paramCount * Float.BYTES);
+    }
+
+    /** How this run's gradients travel in the allreduce; the statistics always go as float32. */
+    WireFormat allreduceWire() {
+        return allreduceWire;
     }
 
     String configHash() {
@@ -150,7 +159,8 @@ final class TrainingSession implements AutoCloseable {
         }
         long t2 = System.nanoTime();
 
-        ring.allreduce(wire, Math.toIntExact(reduceBuffer.length()), step);
+        // the statistics (counts, loss sums) stay float32 whatever the gradients' wire format
+        ring.allreduce(wire, Math.toIntExact(reduceBuffer.length()), statCount, step);
         long t3 = System.nanoTime();
 
         if (stat(DATA_ERRORS) > 0) {

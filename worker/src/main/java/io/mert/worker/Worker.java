@@ -171,7 +171,7 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             }
             List<io.mert.allreduce.DataPlaneEndpoint> peers = g.getRingList().stream()
                     .map(e -> new io.mert.allreduce.DataPlaneEndpoint(e.getChannel(), e.getStreamId())).toList();
-            ring.startGeneration(generation, rank, peers);
+            ring.startGeneration(generation, rank, peers, session.allreduceWire());
         } catch (Exception e) {
             getContext().getLog().error("cannot join generation {}: {}", generation, e.toString(), e);
             reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)

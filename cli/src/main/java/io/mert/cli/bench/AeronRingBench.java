@@ -40,14 +40,23 @@ public final class AeronRingBench {
         this.timeout = timeout;
     }
 
-    /** Runs the plan on fresh rank processes; returns the timings per size in plan order. */
-    public List<Timings> run(BenchPlan plan) throws IOException, InterruptedException {
+    /**
+     * @param timings        per size in plan order
+     * @param cpuSecondsPerOp per size: the CPU time of all rank processes together per operation (median over
+     *                        trials), which other processes' load changes far less than wall time. The media
+     *                        driver's CPU is not in it
+     */
+    public record Result(List<Timings> timings, double[] cpuSecondsPerOp) {
+    }
+
+    /** Runs the plan on fresh rank processes. */
+    public Result run(BenchPlan plan) throws IOException, InterruptedException {
         try (EmbeddedDriver driver = EmbeddedDriver.launch()) {
             List<String> endpoints = endpoints();
             List<Process> processes = new ArrayList<>();
             List<Path> logs = new ArrayList<>();
             List<Thread> readers = new ArrayList<>();
-            Map<String, double[]> slowest = new HashMap<>();
+            Map<String, double[]> slowest = new HashMap<>(), cpu = new HashMap<>();
             try {
                 for (int r = 0; r < ranks; r++) {
                     Path log = Files.createTempFile("mert-bench-rank" + r + "-", ".log");
@@ -55,11 +64,11 @@ public final class AeronRingBench {
                     List<String> cmd = new ArrayList<>(JavaCommand.forMainClass(AllReduceRankMain.class, plan.largest()));
                     cmd.addAll(List.of(driver.aeronDirectoryName(), Integer.toString(r), plan.encode(),
                             Integer.toString(plan.trials()), Integer.toString(config.mtuBytes()),
-                            Integer.toString(config.termLength())));
+                            Integer.toString(config.termLength()), config.wire().configName()));
                     cmd.addAll(endpoints);
                     Process p = new ProcessBuilder(cmd).redirectError(log.toFile()).start();
                     processes.add(p);
-                    Thread t = new Thread(() -> collect(p, plan.trials(), slowest), "bench-rank-reader-" + r);
+                    Thread t = new Thread(() -> collect(p, plan.trials(), slowest, cpu), "bench-rank-reader-" + r);
                     t.setDaemon(true);
                     t.start();
                     readers.add(t);
@@ -84,12 +93,15 @@ public final class AeronRingBench {
                 }
             }
             List<Timings> out = new ArrayList<>();
+            double[] cpuPerOp = new double[plan.steps().size()];
             for (BenchPlan.Step s : plan.steps()) {
-                double[] t = slowest.get(s.bytes() + ":" + s.iterations());
+                String key = s.bytes() + ":" + s.iterations();
+                double[] t = slowest.get(key);
                 if (t == null) throw new IOException("the ranks reported no timings for " + s.bytes() + " bytes");
+                cpuPerOp[out.size()] = new Timings(s.bytes(), s.iterations(), cpu.get(key)).secondsPerOp();
                 out.add(new Timings(s.bytes(), s.iterations(), t));
             }
-            return out;
+            return new Result(out, cpuPerOp);
         }
     }
 
@@ -107,8 +119,8 @@ public final class AeronRingBench {
         }
     }
 
-    /** Keeps, per size and trial, the slowest rank's time. */
-    private static void collect(Process p, int trials, Map<String, double[]> slowest) {
+    /** Keeps, per size and trial, the slowest rank's time and the ranks' summed CPU time. */
+    private static void collect(Process p, int trials, Map<String, double[]> slowest, Map<String, double[]> cpu) {
         try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = in.readLine()) != null) {
@@ -120,6 +132,7 @@ public final class AeronRingBench {
                 synchronized (slowest) {
                     double[] t = slowest.computeIfAbsent(key, k -> new double[trials]);
                     t[trial] = Math.max(t[trial], seconds);
+                    cpu.computeIfAbsent(key, k -> new double[trials])[trial] += Long.parseLong(f[4]) / 1e9;
                 }
             }
         } catch (IOException e) {

@@ -4,6 +4,7 @@ import io.aeron.Aeron;
 import io.mert.allreduce.AllReduceConfig;
 import io.mert.allreduce.DataPlaneEndpoint;
 import io.mert.allreduce.RingAllReduce;
+import io.mert.protocol.frame.WireFormat;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.io.PrintStream;
@@ -18,7 +19,7 @@ import java.util.List;
  * the benchmark's media driver, checks one exact sum per size, then times the plan and prints
  * one {@code trial} line per timed loop on stdout.
  *
- * <p>Arguments: AERON_DIR RANK PLAN TRIALS MTU TERM_LENGTH ENDPOINT... where an endpoint is
+ * <p>Arguments: AERON_DIR RANK PLAN TRIALS MTU TERM_LENGTH WIRE ENDPOINT... where WIRE is fp32 or bf16, an endpoint is
  * {@code CHANNEL|STREAM} and the endpoints are in ring order.
  */
 public final class AllReduceRankMain {
@@ -29,16 +30,17 @@ public final class AllReduceRankMain {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length < 8) {
-            System.err.println("usage: AllReduceRankMain AERON_DIR RANK PLAN TRIALS MTU TERM_LENGTH CHANNEL|STREAM...");
+        if (args.length < 9) {
+            System.err.println("usage: AllReduceRankMain AERON_DIR RANK PLAN TRIALS MTU TERM_LENGTH WIRE CHANNEL|STREAM...");
             System.exit(2);
         }
         String aeronDir = args[0];
         int rank = Integer.parseInt(args[1]);
         BenchPlan plan = BenchPlan.decode(args[2], Integer.parseInt(args[3]));
-        AllReduceConfig config = new AllReduceConfig(Integer.parseInt(args[4]), Integer.parseInt(args[5]), Duration.ofSeconds(30));
+        AllReduceConfig config = new AllReduceConfig(Integer.parseInt(args[4]), Integer.parseInt(args[5]), Duration.ofSeconds(30),
+                WireFormat.parse(args[6], "wire"));
         List<DataPlaneEndpoint> ring = new ArrayList<>();
-        for (int i = 6; i < args.length; i++) {
+        for (int i = 7; i < args.length; i++) {
             String[] e = args[i].split("\\|");
             ring.add(new DataPlaneEndpoint(e[0], Integer.parseInt(e[1])));
         }
@@ -49,12 +51,18 @@ public final class AllReduceRankMain {
         }
     }
 
+    /** CPU time of this rank's JVM (all its threads): unlike wall time, barely changed by other processes' load. */
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
     static void run(RingAllReduce allReduce, int rank, int ranks, BenchPlan plan, PrintStream out) throws Exception {
         UnsafeBuffer buffer = new UnsafeBuffer(ByteBuffer.allocateDirect((int) plan.largest()).order(ByteOrder.nativeOrder()));
         long step = 0;
         for (BenchPlan.Step s : plan.steps()) {
             int floats = (int) (s.bytes() / Float.BYTES);
-            // small integers: the float32 sum is exact, so the check is exact
+            // small integers (sums below 256): exact in float32 and in bfloat16, so the check is exact for either wire
             for (int i = 0; i < floats; i++) buffer.putFloat(i * Float.BYTES, i % 7 + rank);
             allReduce.allreduce(buffer, floats, step++);
             for (int i = 0; i < floats; i++) {
@@ -70,10 +78,10 @@ public final class AllReduceRankMain {
                 // every trial starts from the same values; they grow n-fold per operation and long trials reach
                 // infinity, which float adds handle at full speed (only denormals are slow). Gloo's peer does the same.
                 for (int i = 0; i < floats; i++) buffer.putFloat(i * Float.BYTES, 1f);
-                long t0 = System.nanoTime();
+                long t0 = System.nanoTime(), cpu0 = processCpuNanos();
                 for (int it = 0; it < s.iterations(); it++) allReduce.allreduce(buffer, floats, step++);
-                long elapsed = System.nanoTime() - t0;
-                out.println(TRIAL + " " + s.bytes() + " " + s.iterations() + " " + t + " " + elapsed);
+                long elapsed = System.nanoTime() - t0, cpu = processCpuNanos() - cpu0;
+                out.println(TRIAL + " " + s.bytes() + " " + s.iterations() + " " + t + " " + elapsed + " " + cpu);
             }
             out.flush();
         }

@@ -47,7 +47,11 @@ public record TrainConfig(
         int validateIntervalUpdates,
         int validateAfterUpdates,
         boolean disableValidation,
-        int maxValidSteps) {
+        int maxValidSteps,
+        String allreduceWire) {
+
+    /** Values of {@code distributed_training.allreduce_wire}: how gradients travel in the ring allreduce. */
+    public static final List<String> ALLREDUCE_WIRES = List.of("fp32", "bf16");
 
     public static TrainConfig from(ConfigTree t) {
         Reader r = new Reader(t);
@@ -112,7 +116,8 @@ public record TrainConfig(
                 r.integer("dataset.validate_interval_updates", 0, 0, Integer.MAX_VALUE),
                 r.integer("dataset.validate_after_updates", 0, 0, Integer.MAX_VALUE),
                 r.bool("dataset.disable_validation", false),
-                r.integer("dataset.max_valid_steps", 0, 0, Integer.MAX_VALUE));
+                r.integer("dataset.max_valid_steps", 0, 0, Integer.MAX_VALUE),
+                r.choice("distributed_training.allreduce_wire", "fp32", ALLREDUCE_WIRES));
     }
 
     /** fairseq's {@code dataset.valid_subset}: one split name (we validate on one), a manifest file stem. */
@@ -151,7 +156,7 @@ public record TrainConfig(
                 model.withLabelClasses(classes), globalBatch, maxUpdate, lr, clipNorm, beta1, beta2, adamEps, weightDecay,
                 warmupUpdates, totalNumUpdate, endLearningRate, power, saveIntervalUpdates, keepLast, worldSize,
                 minWorldSize, stepTimeoutSeconds, strictData, validSubset, validateIntervalUpdates, validateAfterUpdates,
-                disableValidation, maxValidSteps);
+                disableValidation, maxValidSteps, allreduceWire);
     }
 
     /** Fewest input samples for which the conv extractor gives {@code frames} frames (its layers inverted). */
@@ -272,6 +277,14 @@ public record TrainConfig(
         String string(String key, String dflt) {
             JsonNode n = t.get(key);
             return n == null ? dflt : n.asText();
+        }
+
+        String choice(String key, String dflt, List<String> allowed) {
+            String v = string(key, dflt).trim().toLowerCase(java.util.Locale.ROOT);
+            if (!allowed.contains(v)) {
+                throw new ConfigException(key + "='" + string(key, dflt) + "': allowed values are " + String.join(", ", allowed));
+            }
+            return v;
         }
 
         Path path(String key) {

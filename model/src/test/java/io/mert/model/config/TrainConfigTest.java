@@ -55,6 +55,15 @@ class TrainConfigTest {
         assertTrue(e.getMessage().contains("task.data"), e.getMessage());
     }
 
+    @Test
+    void allreduceWireIsFp32UnlessBf16IsAsked() {
+        assertEquals("fp32", TrainConfig.from(ConfigTree.parse(YAML, "t")).allreduceWire());
+        assertEquals("bf16", TrainConfig.from(ConfigTree.parse(YAML, "t")
+                .withOverrides(List.of("distributed_training.allreduce_wire=BF16"))).allreduceWire());
+        String msg = error("distributed_training.allreduce_wire=fp16");
+        assertTrue(msg.contains("distributed_training.allreduce_wire='fp16'") && msg.contains("allowed values are fp32, bf16"), msg);
+    }
+
     private static String error(String... overrides) {
         return assertThrows(ConfigException.class,
                 () -> TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of(overrides)))).getMessage();

@@ -6,9 +6,9 @@ import org.agrona.MutableDirectBuffer;
 import java.nio.ByteOrder;
 
 /**
- * The fixed binary layout of one allreduce frame: a 40-byte header followed by {@code count}
- * little-endian float32 values. Written and read in place with Agrona buffers (no protobuf, no
- * allocation on the hot path).
+ * The fixed binary layout of one allreduce frame: a 48-byte header followed by {@code count}
+ * little-endian values in the frame's {@link WireFormat} (float32, or bfloat16 for half the bytes).
+ * Written and read in place with Agrona buffers (no protobuf, no allocation on the hot path).
  *
  * <pre>
  *   0                   1                   2                   3
@@ -30,7 +30,11 @@ import java.nio.ByteOrder;
  *  +---------------------------------------------------------------+
  *  |                     world size (int32)                        |  36
  *  +---------------------------------------------------------------+
- *  |                  count x float32 payload ...                  |  40
+ *  |          wire format (int32): 1 float32, 2 bfloat16           |  40
+ *  +---------------------------------------------------------------+
+ *  |       zero (int32): keeps the payload 16-byte aligned         |  44
+ *  +---------------------------------------------------------------+
+ *  |          count x float32 (or bfloat16) payload ...            |  48
  * </pre>
  */
 public final class AllReduceFrame {
@@ -45,13 +49,14 @@ public final class AllReduceFrame {
     public static final int FLOAT_OFFSET_OFFSET = 28;
     public static final int COUNT_OFFSET = 32;
     public static final int WORLD_SIZE_OFFSET = 36;
-    public static final int HEADER_LENGTH = 40;
+    public static final int WIRE_FORMAT_OFFSET = 40;
+    public static final int HEADER_LENGTH = 48;
 
     private AllReduceFrame() {
     }
 
     public static void writeHeader(MutableDirectBuffer b, int at, long generation, long step, int round, int sender,
-                                   int chunk, int floatOffset, int count, int worldSize) {
+                                   int chunk, int floatOffset, int count, int worldSize, WireFormat wire) {
         b.putLong(at + GENERATION_OFFSET, generation, ORDER);
         b.putLong(at + STEP_OFFSET, step, ORDER);
         b.putInt(at + ROUND_OFFSET, round, ORDER);
@@ -60,6 +65,8 @@ public final class AllReduceFrame {
         b.putInt(at + FLOAT_OFFSET_OFFSET, floatOffset, ORDER);
         b.putInt(at + COUNT_OFFSET, count, ORDER);
         b.putInt(at + WORLD_SIZE_OFFSET, worldSize, ORDER);
+        b.putInt(at + WIRE_FORMAT_OFFSET, wire.code(), ORDER);
+        b.putInt(at + WIRE_FORMAT_OFFSET + 4, 0, ORDER);
     }
 
     public static long generation(DirectBuffer b, int at) {
@@ -94,8 +101,13 @@ public final class AllReduceFrame {
         return b.getInt(at + WORLD_SIZE_OFFSET, ORDER);
     }
 
-    /** Frame length in bytes for {@code count} floats. */
-    public static int length(int count) {
-        return HEADER_LENGTH + count * Float.BYTES;
+    /** The wire-format code ({@link WireFormat#code()}); a frame is only read as the format its receiver expects. */
+    public static int wireFormat(DirectBuffer b, int at) {
+        return b.getInt(at + WIRE_FORMAT_OFFSET, ORDER);
+    }
+
+    /** Frame length in bytes for {@code count} values in {@code wire}'s format. */
+    public static int length(int count, WireFormat wire) {
+        return HEADER_LENGTH + count * wire.bytesPerValue();
     }
 }
