@@ -44,8 +44,7 @@ final class TrainingSession implements AutoCloseable {
     private final TrainConfig config;
     private final String configHash;
     private final MertNetwork network;
-    private final BatchAssembler batches;
-    private final ShardPlan plan;
+    private final StepBatches batches;
     private final AdamW optimizer;
     private final GradientClipper clipper;
     private final RingAllReduce ring;
@@ -64,9 +63,8 @@ final class TrainingSession implements AutoCloseable {
         MertConfig model = config.model();
         this.streams = model.labelClasses().size();
         this.network = new MertNetwork(model, config.maxSampleSize(), config.seed());
-        this.batches = new BatchAssembler(model, clips, Cqt.mert(), config.maxSampleSize(), config.seed(),
+        this.batches = new StepBatches(model, clips, config.maxSampleSize(), config.seed(), config.globalBatch(),
                 MixupConfig.from(config.tree()));
-        this.plan = new ShardPlan(config.seed(), config.globalBatch(), clips.size());
         this.paramCount = network.layout().totalSize();
         this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));
         this.clipper = new GradientClipper(config.clipNorm());
@@ -95,24 +93,10 @@ final class TrainingSession implements AutoCloseable {
             throw new IllegalStateException("asked to run step " + step + " but this worker has completed " + completedSteps);
         }
         long t0 = System.nanoTime();
-        int[] indices = plan.manifestIndices(step, rank, worldSize);
-        long[] serials = new long[indices.length];
-        long digest = 0;
-        for (int j = 0; j < indices.length; j++) {
-            serials[j] = plan.sampleSerial(step, rank, worldSize, j);
-            digest += ShardPlan.mix(indices[j], serials[j]);
-        }
+        StepBatches.Built built = batches.build(step, rank, worldSize);
+        Batch batch = built.batch();
+        long digest = built.digest();
         int global = config.globalBatch();
-        double penaltyScale = (double) indices.length / global * batches.globalMaskedFrames(plan, step, global);
-        Batch batch;
-        if (batches.mixes()) {
-            int[] all = plan.manifestIndices(step, 0, 1);
-            long[] allSerials = new long[all.length];
-            for (int j = 0; j < all.length; j++) allSerials[j] = plan.sampleSerial(step, 0, 1, j);
-            batch = batches.assemble(indices, serials, penaltyScale, all, allSerials);
-        } else {
-            batch = batches.assemble(indices, serials, penaltyScale);
-        }
         long t1 = System.nanoTime();
 
         StepStats s = network.computeGradients(batch, gradients, ShardPlan.mix(config.seed(), step * 65_537L + rank));
