@@ -146,7 +146,7 @@ final class LoaderBenchCommand implements Callable<Integer> {
             StepBenchSide step = new StepBenchRunner(stepDir, Duration.ofSeconds(timeoutSeconds)).runOurs(spec, heapMiB << 20);
             double stepSeconds = step.medianStepMs() / 1e3;
             out.printf(Locale.ROOT, "  step: %.1f ms per training step (median of %d; forward, backward, AdamW; %d threads, "
-                            + "its own JVM, a synthetic batch of the same shape), %.1f samples/s%n",
+                            + "its own JVM, a synthetic batch of the same shape), %.3g samples/s%n",
                     stepSeconds * 1e3, step.stepMs().length, t, batch / stepSeconds);
             double ratio = perBatch / stepSeconds;
             out.printf(Locale.ROOT, "  loader / step = %.3f%n", ratio);
