@@ -81,6 +81,22 @@ final class LoaderBenchCommand implements Callable<Integer> {
     @Option(names = "--timeout", defaultValue = "1800", description = "seconds the step benchmark may take (default ${DEFAULT-VALUE})")
     long timeoutSeconds;
 
+    /** Median seconds of {@code batch} CQTs of one crop each, after one untimed call that builds the kernels. */
+    private double cqtSecondsPerBatch(int reps) {
+        io.mert.model.features.Cqt cqt = io.mert.model.features.Cqt.mert();
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+        float[] x = new float[crop];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (0.1 * (rnd.nextDouble() * 2 - 1));
+        cqt.magnitude(x);
+        double[] t = new double[Math.max(3, Math.min(reps, 50))];
+        for (int i = 0; i < t.length; i++) {
+            long t0 = System.nanoTime();
+            for (int b = 0; b < batch; b++) cqt.magnitude(x);
+            t[i] = (System.nanoTime() - t0) / 1e9;
+        }
+        return StepBenchSide.median(t);
+    }
+
     @Override
     public Integer call() throws Exception {
         return run(System.out);
@@ -137,6 +153,9 @@ final class LoaderBenchCommand implements Callable<Integer> {
                             + "%.3f s: %.1f ms per batch (median), %.1f samples/s = %.1f s of audio per second (x real time)%n",
                     r.firstBatchSeconds(), r.batches(), r.wallSeconds(), perBatch * 1e3, r.samplesPerSecond(),
                     r.samplesPerSecond() * crop / 24000.0);
+            double cqtPerBatch = cqtSecondsPerBatch(r.batches());
+            out.printf(Locale.ROOT, "  of which the CQT targets: %.1f ms per batch (%.0f%%; Cqt.mert() alone on %d crops of this length)%n",
+                    cqtPerBatch * 1e3, 100 * cqtPerBatch / perBatch, batch);
             if (noStep) {
                 out.println("  step: skipped (--no-step)");
                 return 0;
