@@ -17,7 +17,7 @@ import java.util.concurrent.Callable;
 @Command(name = "resample", mixinStandardHelpOptions = true,
         description = {"Time our resampler (Kaiser-windowed sinc, data/Resampler) against `sox rate -v` converting the "
                 + "same mono audio to 24 kHz: a real file (--input) or a synthetic piece at each of --rates.",
-                "Prints seconds (median of --trials), times real time, the ratio ours/sox, the SNR of our output "
+                "Prints milliseconds (median of --trials), times real time, the ratio ours/sox, the SNR of our output "
                         + "against sox's (below 90% of the lower Nyquist frequency) and our filter's stop-band attenuation."})
 final class ResampleBenchCommand implements Callable<Integer> {
 
@@ -66,7 +66,7 @@ final class ResampleBenchCommand implements Callable<Integer> {
                     java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
             out.println("  ours: Resampler.apply in memory (filter table built beforehand); sox: the whole "
                     + "`sox -D in.wav -e floating-point -b 32 out.wav rate -v " + outRate + "` process, float WAV in and out");
-            out.printf(Locale.ROOT, "%-26s %9s %8s %9s %8s %9s %12s %22s%n", "input", "ours s", "x rt", "sox s", "x rt",
+            out.printf(Locale.ROOT, "%-26s %9s %8s %9s %8s %9s %12s %22s%n", "input", "ours ms", "x rt", "sox ms", "x rt",
                     "ours/sox", "SNR vs sox", "our stop band");
             if (input != null) {
                 DecodedAudio a = AudioDecoders.decode(input);
@@ -99,8 +99,8 @@ final class ResampleBenchCommand implements Callable<Integer> {
         ResampleBench.Result r = bench.run(x, rate, outRate);
         String label = String.format(Locale.ROOT, "%s %d Hz %.1f s", name, rate, r.audioSeconds());
         boolean sox = !Double.isNaN(r.soxSeconds());
-        out.printf(Locale.ROOT, "%-26s %9.3f %8.1f %9s %8s %9s %12s %22s%n", label, r.oursSeconds(), r.oursRealTime(),
-                sox ? String.format(Locale.ROOT, "%.3f", r.soxSeconds()) : "-",
+        out.printf(Locale.ROOT, "%-26s %9.1f %8.1f %9s %8s %9s %12s %22s%n", label, r.oursSeconds() * 1e3, r.oursRealTime(),
+                sox ? String.format(Locale.ROOT, "%.1f", r.soxSeconds() * 1e3) : "-",
                 sox ? String.format(Locale.ROOT, "%.1f", r.soxRealTime()) : "-",
                 sox ? String.format(Locale.ROOT, "%.2fx", r.ratio()) : "-",
                 sox ? String.format(Locale.ROOT, "%.1f dB", r.snrDb()) : "-",
