@@ -38,7 +38,12 @@ public final class EmbeddedDriver implements AutoCloseable {
                 .ipcTermBufferLength(4 << 20)
                 .publicationTermBufferLength(4 << 20)
                 .spiesSimulateConnection(false)
-                .warnIfDirectoryExists(false);
+                .warnIfDirectoryExists(false)
+                // see AeronClients: a loaded host must not make the driver drop its clients after 10 s
+                .clientLivenessTimeoutNs(AeronClients.nanos(AeronClients.LIVENESS_TIMEOUT_MS))
+                .publicationUnblockTimeoutNs(AeronClients.nanos(AeronClients.PUBLICATION_UNBLOCK_TIMEOUT_MS))
+                .driverTimeoutMs(AeronClients.LIVENESS_TIMEOUT_MS)
+                .errorHandler(t -> org.slf4j.LoggerFactory.getLogger(EmbeddedDriver.class).warn("Aeron media driver: {}", t.toString()));
         return new EmbeddedDriver(MediaDriver.launch(ctx));
     }
 

@@ -57,7 +57,7 @@ class ForgedFrameTest {
     }
 
     private static Aeron client() {
-        return Aeron.connect(new Aeron.Context().aeronDirectoryName(driver.aeronDirectoryName()));
+        return AeronClients.connect(driver.aeronDirectoryName());
     }
 
     static int freeUdpPort() throws Exception {

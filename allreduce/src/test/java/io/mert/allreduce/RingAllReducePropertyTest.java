@@ -65,7 +65,7 @@ class RingAllReducePropertyTest {
         List<DataPlaneEndpoint> endpoints = new ArrayList<>();
         try {
             for (int r = 0; r < ranks; r++) {
-                clients.add(Aeron.connect(new Aeron.Context().aeronDirectoryName(driver.aeronDirectoryName())));
+                clients.add(AeronClients.connect(driver.aeronDirectoryName()));
                 endpoints.add(new DataPlaneEndpoint("aeron:ipc", STREAMS.incrementAndGet()));
                 ring.add(new RingAllReduce(clients.get(r), endpoints.get(r), config));
             }

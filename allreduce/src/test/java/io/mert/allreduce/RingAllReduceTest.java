@@ -50,7 +50,7 @@ class RingAllReduceTest {
 
         Ring(int n, boolean udp, Duration timeout) {
             for (int i = 0; i < n; i++) {
-                Aeron a = Aeron.connect(new Aeron.Context().aeronDirectoryName(driver.aeronDirectoryName()));
+                Aeron a = AeronClients.connect(driver.aeronDirectoryName());
                 clients.add(a);
                 DataPlaneEndpoint e = udp
                         ? new DataPlaneEndpoint("aeron:udp?endpoint=127.0.0.1:" + (24000 + STREAMS.incrementAndGet()), 7)

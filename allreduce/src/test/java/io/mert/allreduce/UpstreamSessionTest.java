@@ -49,7 +49,7 @@ class UpstreamSessionTest {
 
     /** Rank 1 under test, and the pieces the test uses to act as rank 0. */
     private static final class Setup implements AutoCloseable {
-        final Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(driver.aeronDirectoryName()));
+        final Aeron aeron = AeronClients.connect(driver.aeronDirectoryName());
         final DataPlaneEndpoint rank0;
         final DataPlaneEndpoint rank1;
         final RingAllReduce victim;

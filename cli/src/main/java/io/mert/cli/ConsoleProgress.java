@@ -13,6 +13,7 @@ final class ConsoleProgress implements RunListener {
     private final PrintStream out;
     private final int interval;
     private final long maxUpdate;
+    private final java.util.Set<String> skippedFiles = new java.util.HashSet<>();
 
     ConsoleProgress(PrintStream out, int interval, long maxUpdate) {
         this.out = out;
@@ -37,7 +38,23 @@ final class ConsoleProgress implements RunListener {
             case "generation_started" -> out.println("generation " + d.get("generation") + ": " + d.get("world_size")
                     + " worker(s) " + d.get("workers") + " from step " + d.get("step"));
             case "worker_lost", "step_failed", "rollback", "paused", "checkpoint_failed" -> out.println(event + ": " + d);
-            case "checkpoint_saved" -> out.println("checkpoint " + d.get("path").asText());
+            case "checkpoint_saved" -> out.println("checkpoint " + d.get("path").asText()
+                    + (d.has("duration_ms") ? String.format(Locale.ROOT, " (%.1f s)", d.get("duration_ms").asDouble() / 1000) : ""));
+            case "sample_skipped" -> {
+                if (skippedFiles.add(d.get("file").asText()))
+                    out.println("skipping unreadable audio " + d.get("file").asText() + " (" + d.get("reason").asText()
+                            + "): replaced by " + d.get("replacement").asText() + " at step " + d.get("step")
+                            + "; later draws of it are replaced too (events.jsonl lists each)");
+            }
+            case "validation" -> out.println(String.format(Locale.ROOT,
+                    "valid %5d/%d  loss %.4f  masked_acc %s  cqt %.4f  (%s: %d clips)", d.get("step").asLong(), maxUpdate,
+                    d.get("loss").asDouble(), list(d.get("masked_accuracy")), d.get("cqt_loss").asDouble(),
+                    d.get("split").asText(), d.get("clips").asInt()));
+            case "validation_skipped" -> out.println("no validation: " + d.get("reason").asText());
+            case "validation_failed" -> out.println("validation failed at step " + d.get("step") + " (training goes on): "
+                    + d.get("reason").asText());
+            case "data_error" -> out.println("data error at step " + d.get("step") + ": " + d.get("file").asText() + ": "
+                    + d.get("reason").asText());
             default -> {
             }
         }

@@ -86,7 +86,8 @@ final class CoordinatorCommand implements Callable<Integer> {
         int port = hp.port() == 0 ? LocalCluster.freePort() : hp.port();
         CompletableFuture<Boolean> result = new CompletableFuture<>();
         ConsoleProgress progress = new ConsoleProgress(out, settings.config().logInterval(), settings.config().maxUpdate());
-        CoordinatorTelemetry telemetry = new CoordinatorTelemetry(listener(progress, result), settings.config().maxUpdate());
+        CoordinatorTelemetry telemetry = new CoordinatorTelemetry(TensorBoardLog.open(settings.runDir(), listener(progress, result)),
+                settings.config().maxUpdate());
         CoordinatorNode node = CoordinatorNode.start(hp.host(), listenHost, port, settings, telemetry, security);
         java.util.concurrent.atomic.AtomicBoolean up = new java.util.concurrent.atomic.AtomicBoolean(true);
         node.whenTerminated(() -> up.set(false));

@@ -15,6 +15,7 @@ final class CoordinatorTelemetry implements RunListener {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     static final double[] STEP_BUCKETS = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+    static final double[] CHECKPOINT_BUCKETS = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 
     private final RunListener next;
     private final long maxUpdate;
@@ -29,6 +30,8 @@ final class CoordinatorTelemetry implements RunListener {
     private final MetricsRegistry.Histogram stepSeconds = registry.histogram("mert_step_seconds", "wall time of a step", STEP_BUCKETS);
     private final MetricsRegistry.Gauge phase = registry.gauge("mert_step_phase_seconds",
             "time of the last step by phase on rank 0 (data, compute, allreduce, update)", "phase");
+    private final MetricsRegistry.Histogram checkpointSeconds = registry.histogram("mert_checkpoint_seconds",
+            "checkpoint writes as the run waited for them (request to rank 0's reply)", CHECKPOINT_BUCKETS);
     private final MetricsRegistry.Counter events = registry.counter("mert_events_total",
             "run events: generation_started, worker_lost, worker_registered, rollback, checkpoint_saved, ...", "event");
 
@@ -76,6 +79,8 @@ final class CoordinatorTelemetry implements RunListener {
             if (details.has("workers")) members = (ArrayNode) details.get("workers");
             generation.set(details.path("generation").asDouble());
             worldSize.set(details.path("world_size").asDouble());
+        } else if (event.equals("checkpoint_saved") && details.has("duration_ms")) {
+            checkpointSeconds.observe(details.get("duration_ms").asDouble() / 1000);
         } else if (event.equals("paused")) {
             state = "paused: too few workers";
         }

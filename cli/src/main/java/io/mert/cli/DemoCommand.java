@@ -71,7 +71,7 @@ final class DemoCommand implements Callable<Integer> {
         List<ObjectNode> metrics = new ArrayList<>();
         ConsoleProgress progress = new ConsoleProgress(out, cfg.logInterval(), cfg.maxUpdate());
         LocalCluster.Outcome o = LocalCluster.run(CoordinatorSettings.fresh(cfg, runDir, datasetSize), workers,
-                new RunListener() {
+                TensorBoardLog.open(runDir, new RunListener() {
                     @Override
                     public void onStep(ObjectNode m) {
                         metrics.add(m);
@@ -82,7 +82,7 @@ final class DemoCommand implements Callable<Integer> {
                     public void onEvent(String event, ObjectNode d) {
                         progress.onEvent(event, d);
                     }
-                }, Duration.ofMinutes(30));
+                }), Duration.ofMinutes(30));
         if (!o.success()) {
             out.println("training failed: " + o.failure());
             return 1;
@@ -111,6 +111,7 @@ final class DemoCommand implements Callable<Integer> {
         out.println("  config               " + runDir.resolve(RunSetup.CONFIG_FILE));
         out.println("  metrics              " + runDir.resolve("metrics.jsonl"));
         out.println("  events               " + runDir.resolve("events.jsonl"));
+        out.println("  tensorboard          " + runDir.resolve(TensorBoardLog.DIR) + " (tensorboard --logdir " + runDir.resolve(TensorBoardLog.DIR) + ")");
         out.println("  checkpoints          " + runDir.resolve("checkpoints") + " (LATEST -> " + checkpoint.getFileName() + ")");
         out.println("  features             " + features);
         out.println("  continue training:   ./mert resume --run-dir " + runDir);

@@ -76,20 +76,21 @@ final class ExtractCommand implements Callable<Integer> {
     private int extractManifest(MertNetwork net, int windowFrames) throws Exception {
         Manifest m = Manifest.read(source.many.manifest);
         List<String> skipped = new ArrayList<>();
-        long t0 = System.nanoTime();
+        ProgressBar bar = ProgressBar.onConsole("extract", "files", m.size());
         for (int i = 0; i < m.size(); i++) {
+            bar.update(i);
             String rel = m.entry(i).path();
             Path out = source.many.outputDir.resolve(rel.replaceFirst("\\.[^./]+$", "") + ".npy");
             try {
-                long[] shape = extract(net, m.resolve(i), out, windowFrames);
-                double elapsed = (System.nanoTime() - t0) / 1e9;
-                System.out.printf(java.util.Locale.ROOT, "[%d/%d] %s -> %s %s  (%.0f s, ETA %.0f s)%n", i + 1, m.size(), rel, out,
-                        Arrays.toString(shape), elapsed, elapsed / (i + 1) * (m.size() - i - 1));
+                extract(net, m.resolve(i), out, windowFrames);
             } catch (IOException | IllegalArgumentException e) {
                 skipped.add(rel + "\t" + e.getMessage().replace('\t', ' ').replace('\n', ' '));
+                bar.clear();
                 System.out.printf("[%d/%d] %s skipped: %s%n", i + 1, m.size(), rel, e.getMessage());
             }
         }
+        bar.update(m.size());
+        bar.finish();
         if (!skipped.isEmpty()) {
             AtomicFiles.writeString(source.many.outputDir.resolve("skipped.tsv"), String.join("\n", skipped) + "\n");
         }

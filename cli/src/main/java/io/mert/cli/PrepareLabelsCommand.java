@@ -1,5 +1,6 @@
 package io.mert.cli;
 
+import io.mert.data.EncodecTeacher;
 import io.mert.data.KMeansTeacher;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -20,8 +21,20 @@ final class PrepareLabelsCommand implements Callable<Integer> {
             + "k-means is fitted on the first")
     List<String> splits;
 
-    @Option(names = "--teacher", defaultValue = "kmeans", description = "kmeans (MERT-v0: k-means on MFCC) or encodec")
+    @Option(names = "--teacher", defaultValue = "kmeans",
+            description = "kmeans (MERT-v0: k-means on MFCC) or encodec (MERT-v1: EnCodec 24 kHz RVQ codes, one label stream per codebook)")
     String teacher;
+
+    @Option(names = "--encodec-weights", description = "EnCodec 24 kHz model.safetensors (HuggingFace facebook/encodec_24khz), "
+            + "for --teacher encodec")
+    Path encodecWeights;
+
+    @Option(names = "--codebooks", defaultValue = "8", description = "EnCodec codebooks, one label stream each (default ${DEFAULT-VALUE}: "
+            + "MERT's 6 kbps)")
+    int codebooks;
+
+    @Option(names = "--threads", description = "files encoded at once by --teacher encodec (default: one per core)")
+    Integer threads;
 
     @Option(names = "--out-dir", required = true, description = "label directory (task.label_dir)")
     Path outDir;
@@ -29,7 +42,8 @@ final class PrepareLabelsCommand implements Callable<Integer> {
     @Option(names = "--n-clusters", defaultValue = "500", description = "k of the k-means teacher (default ${DEFAULT-VALUE})")
     int clusters;
 
-    @Option(names = "--label-name", defaultValue = "km", description = "label suffix: files <split>.<name> (default ${DEFAULT-VALUE})")
+    @Option(names = "--label-name", description = "label suffix: files <split>.<name> (default km); for encodec the prefix "
+            + "of <split>.<name>_<q> (default encodec, the names MERT's run_training.sh trains with)")
     String labelName;
 
     @Option(names = "--seed", defaultValue = "1337", description = "seed of frame sampling and k-means++ (default ${DEFAULT-VALUE})")
@@ -37,20 +51,58 @@ final class PrepareLabelsCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!teacher.equals("kmeans")) {
-            throw new IllegalArgumentException("--teacher " + teacher + " is not available yet; use --teacher kmeans");
-        }
-        KMeansTeacher.Options o = KMeansTeacher.Options.defaults(manifestDir, outDir).withK(clusters).withLabelName(labelName)
-                .withSeed(seed);
-        if (splits != null && !splits.isEmpty()) {
+        if (splits != null) {
             for (String s : splits) {
                 if (!Files.isRegularFile(manifestDir.resolve(s + ".tsv"))) {
                     throw new IllegalArgumentException("no manifest " + manifestDir.resolve(s + ".tsv"));
                 }
             }
-            o = new KMeansTeacher.Options(manifestDir, splits, outDir, labelName, clusters, seed, o.maxFrames(), o.maxIter(), o.restarts());
         }
-        KMeansTeacher.Result r = KMeansTeacher.run(o);
+        switch (teacher) {
+            case "kmeans" -> {
+                return kmeans();
+            }
+            case "encodec" -> {
+                return encodec();
+            }
+            default -> throw new IllegalArgumentException("--teacher " + teacher + " is not known; use kmeans or encodec");
+        }
+    }
+
+    private int encodec() throws Exception {
+        if (encodecWeights == null) {
+            throw new IllegalArgumentException("--teacher encodec needs --encodec-weights PATH/model.safetensors (download it from "
+                    + io.mert.model.encodec.EncodecWeights.DOWNLOAD_URL + ")");
+        }
+        EncodecTeacher.Options d = EncodecTeacher.Options.defaults(manifestDir, outDir, encodecWeights);
+        int n = threads != null ? threads : d.threads();
+        Threads.configureForWorkers(n);
+        EncodecTeacher.Options o = new EncodecTeacher.Options(manifestDir, splits != null && !splits.isEmpty() ? splits : d.splits(),
+                outDir, encodecWeights, labelName != null ? labelName : EncodecTeacher.DEFAULT_PREFIX, codebooks, n);
+        EncodecTeacher.Result r = EncodecTeacher.run(o);
+        System.out.printf("prepare-labels: EnCodec %d codebooks x %d codes at 75 Hz: %d files, %.1f s of audio, %d frames in %.1f s "
+                        + "(%.2f s of audio per second, %d threads)%n", o.codebooks(), 1024, r.files(), r.audioSeconds(), r.frames(),
+                r.wallSeconds(), r.audioSeconds() / r.wallSeconds(), n);
+        r.labelFiles().forEach((split, files) -> System.out.println("  " + split + " -> " + files.get(0).getParent()
+                + "/" + split + "." + o.prefix() + "_{0.." + (o.codebooks() - 1) + "}"));
+        System.out.println("  task.labels: " + r.labelNames());
+        return 0;
+    }
+
+    private int kmeans() throws Exception {
+        String name = labelName != null ? labelName : "km";
+        KMeansTeacher.Options o = KMeansTeacher.Options.defaults(manifestDir, outDir).withK(clusters).withLabelName(name)
+                .withSeed(seed);
+        if (splits != null && !splits.isEmpty()) {
+            o = new KMeansTeacher.Options(manifestDir, splits, outDir, name, clusters, seed, o.maxFrames(), o.maxIter(), o.restarts());
+        }
+        ProgressBar.Phases progress = ProgressBar.Phases.onConsole("prepare-labels", "clips");
+        KMeansTeacher.Result r;
+        try {
+            r = KMeansTeacher.run(o, progress);
+        } finally {
+            progress.finish();
+        }
         System.out.printf("prepare-labels: k-means k=%d fitted on %d frames, inertia %.4g%n", clusters, r.fitFrames(), r.model().inertia());
         r.labelFiles().forEach((split, file) -> System.out.println("  " + split + " -> " + file));
         return 0;

@@ -44,7 +44,13 @@ final class PrepareManifestCommand implements Callable<Integer> {
     }
 
     static ManifestBuilder.Result run(ManifestBuilder.Options o) throws Exception {
-        ManifestBuilder.Result r = ManifestBuilder.build(o);
+        ProgressBar.Phases progress = ProgressBar.Phases.onConsole("prepare-manifest", "files");
+        ManifestBuilder.Result r;
+        try {
+            r = ManifestBuilder.build(o, progress);
+        } finally {
+            progress.finish();
+        }
         System.out.printf("prepare-manifest: %d train + %d valid files (%d converted, %d already done) -> %s%n",
                 r.train().size(), r.valid().size(), r.converted(), r.reused(), o.outDir().resolve("train.tsv"));
         for (ManifestBuilder.Skipped s : r.skipped()) System.out.println("  skipped " + s.path() + ": " + s.reason());

@@ -38,8 +38,8 @@ final class ResumeCommand implements Callable<Integer> {
                 + (settings.restoreCheckpoint() == null ? " (no valid checkpoint: from the start)" : " from " + settings.restoreCheckpoint()));
         if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, listenHost, security.resolve(System.out), http, System.out);
         TrainConfig cfg = settings.config();
-        CoordinatorTelemetry telemetry = new CoordinatorTelemetry(
-                new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate()), cfg.maxUpdate());
+        CoordinatorTelemetry telemetry = new CoordinatorTelemetry(TensorBoardLog.open(settings.runDir(),
+                new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate())), cfg.maxUpdate());
         io.mert.telemetry.TelemetryServer server = http.start(telemetry.registry(), () -> true, telemetry::status);
         try {
             LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers, telemetry, Duration.ofDays(365));

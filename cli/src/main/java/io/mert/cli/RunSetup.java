@@ -68,7 +68,9 @@ final class RunSetup {
     }
 
     static Optional<ResumePoint> resumePoint(Path runDir, int keepLast) throws IOException {
-        return new CheckpointStore(runDir, keepLast).loadLatestValid().map(c -> new ResumePoint(c.dir(), c.step(),
+        CheckpointStore store = new CheckpointStore(runDir, keepLast);
+        store.recoverInterruptedSaves(); // a crash mid-save leaves temporaries (reported at WARN) or a checkpoint moved aside
+        return store.loadLatestValid().map(c -> new ResumePoint(c.dir(), c.step(),
                 c.state().generation(), c.state().trainingSeconds()));
     }
 

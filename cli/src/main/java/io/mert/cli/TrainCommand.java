@@ -48,8 +48,8 @@ final class TrainCommand implements Callable<Integer> {
         if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, null, security.resolve(System.out), http, System.out);
         System.out.println("run directory " + run.toAbsolutePath() + ": " + datasetSize + " training clips, "
                 + localWorkers + " local worker(s)");
-        CoordinatorTelemetry telemetry = new CoordinatorTelemetry(
-                new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate()), cfg.maxUpdate());
+        CoordinatorTelemetry telemetry = new CoordinatorTelemetry(TensorBoardLog.open(run,
+                new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate())), cfg.maxUpdate());
         io.mert.telemetry.TelemetryServer server = http.start(telemetry.registry(), () -> true, telemetry::status);
         try {
             LocalCluster.Outcome o = LocalCluster.run(settings, localWorkers, telemetry, Duration.ofDays(365));

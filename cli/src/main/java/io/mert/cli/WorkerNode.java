@@ -1,6 +1,7 @@
 package io.mert.cli;
 
 import io.aeron.Aeron;
+import io.mert.allreduce.AeronClients;
 import io.mert.allreduce.AllReduceConfig;
 import io.mert.allreduce.DataPlaneEndpoint;
 import io.mert.allreduce.RingAllReduce;
@@ -43,7 +44,12 @@ final class WorkerNode implements AutoCloseable {
     /** @param bindHost the interface to listen on when it differs from the advertised {@code host}, else null */
     static WorkerNode start(String host, String bindHost, int port, String coordinator, String aeronDirectory,
                             WorkerSettings settings, TransportSecurity security) {
-        Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(aeronDirectory));
+        // A lost media driver ends this node: it leaves the cluster and the caller starts a fresh one.
+        java.util.concurrent.atomic.AtomicReference<ActorSystem<Void>> started = new java.util.concurrent.atomic.AtomicReference<>();
+        Aeron aeron = AeronClients.connect(aeronDirectory, lost -> {
+            ActorSystem<Void> s = started.get();
+            if (s != null) s.terminate();
+        });
         RingAllReduce ring = new RingAllReduce(aeron, settings.dataPlane(), AllReduceConfig.defaults());
         Behavior<Void> guardian = Behaviors.setup(ctx -> {
             ActorRef<Worker.Command> worker = ctx.spawn(Worker.create(settings, ring), "worker",
@@ -54,6 +60,7 @@ final class WorkerNode implements AutoCloseable {
         });
         ActorSystem<Void> system = ActorSystem.create(guardian, NodeConfig.SYSTEM_NAME,
                 NodeConfig.of(host, bindHost, port, List.of(coordinator), "worker", security));
+        started.set(system);
         WorkerNode node = new WorkerNode(system, aeron, ring);
         system.getWhenTerminated().thenRun(node::closeDataPlane);
         return node;

@@ -44,6 +44,8 @@ class DemoEndToEndTest {
         assertTrue(Files.readString(ckpt.resolve("SHA256SUMS")).contains("model.safetensors"));
         JsonNode state = JSON.readTree(ckpt.resolve("trainer_state.json").toFile());
         assertEquals(4, state.get("step").asInt());
+        // TensorBoard scalars next to metrics.jsonl, the same losses
+        assertEquals(TensorBoardFiles.lossFromMetrics(run), TensorBoardFiles.scalars(run.resolve(TensorBoardLog.DIR)).get("train/loss"));
 
         try (Stream<Path> s = Files.list(work.resolve("features"))) {
             Path npy = s.filter(p -> p.toString().endsWith(".npy")).findFirst().orElseThrow();

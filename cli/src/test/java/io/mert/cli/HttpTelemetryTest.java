@@ -50,6 +50,7 @@ class HttpTelemetryTest {
         assertTrue(status.contains("\"members\":[\"local-0\"]"), status);
         String metrics = get(port, "/metrics").body();
         assertTrue(metrics.contains("# TYPE mert_step_seconds histogram"), metrics);
+        assertTrue(metrics.contains("# TYPE mert_checkpoint_seconds histogram"), metrics);
         assertTrue(metrics.contains("mert_world_size 1"), metrics);
         assertTrue(metrics.contains("mert_events_total{event=\"generation_started\"} 1"), metrics);
         assertTrue(metrics.lines().anyMatch(l -> l.startsWith("mert_step_phase_seconds{phase=\"compute\"}")), metrics);
@@ -71,5 +72,11 @@ class HttpTelemetryTest {
         assertEquals(1, Mert.execute("status", "--coordinator", "127.0.0.1:" + LocalCluster.freePort()));
         assertEquals(0, run.get(3, TimeUnit.MINUTES), "the run finishes (and its server closes)");
         assertThrows(java.io.IOException.class, () -> get(port, "/healthz"), "the server is gone with the run");
+        // `mert train` also wrote TensorBoard scalars: every step's loss as metrics.jsonl has it, the final checkpoint's time
+        Path runDir = work.resolve("run");
+        var scalars = TensorBoardFiles.scalars(runDir.resolve(TensorBoardLog.DIR));
+        assertEquals(TensorBoardFiles.lossFromMetrics(runDir), scalars.get("train/loss"));
+        assertEquals(40, scalars.get("train/loss").size());
+        assertTrue(scalars.get("checkpoint/duration_s").containsKey(40L), scalars.keySet().toString());
     }
 }

@@ -61,7 +61,8 @@ class ResumeExactnessTest {
             }
         };
         synchronized (cluster) {
-            cluster[0] = LocalCluster.start(CoordinatorSettings.fresh(cfg2, interrupted, size), 2, stopAfterFirstCheckpoint);
+            cluster[0] = LocalCluster.start(CoordinatorSettings.fresh(cfg2, interrupted, size), 2,
+                    TensorBoardLog.open(interrupted, stopAfterFirstCheckpoint));
         }
         LocalCluster.Outcome stopped = cluster[0].await(Duration.ofMinutes(5));
         cluster[0].close();
@@ -71,7 +72,7 @@ class ResumeExactnessTest {
 
         CoordinatorSettings resumed = ResumeCommand.settingsFor(interrupted);
         assertEquals(N, resumed.startStep());
-        assertTrue(train(resumed, RunListener.NONE).success());
+        assertTrue(train(resumed, TensorBoardLog.open(interrupted, RunListener.NONE)).success());
 
         for (String file : List.of("model.safetensors", "optimizer.safetensors")) {
             byte[] a = Files.readAllBytes(straight.resolve("checkpoints/step-00000000" + 2 * N).resolve(file));
@@ -93,6 +94,16 @@ class ResumeExactnessTest {
         // the interrupted run may have completed one step past its checkpoint before stopping
         assertTrue(m2.size() >= 2 * N, "metrics lines: " + m2.size());
         assertEquals(field(m1.get(2 * N - 1), "loss"), field(m2.get(m2.size() - 1), "loss"));
+
+        // TensorBoard: one events file per leg; the resume's restart marker replaces any step the first leg did past
+        // its checkpoint, so the merged view holds every step once, with the loss metrics.jsonl has last
+        Path tb = interrupted.resolve(TensorBoardLog.DIR);
+        assertEquals(2, TensorBoardFiles.files(tb).size(), "one events file per process: " + TensorBoardFiles.files(tb));
+        var scalars = TensorBoardFiles.scalars(tb);
+        assertEquals(TensorBoardFiles.lossFromMetrics(interrupted), scalars.get("train/loss"));
+        assertEquals(List.of((long) N, 2L * N), List.copyOf(scalars.get("checkpoint/duration_s").keySet()));
+        assertEquals(2f, scalars.get("cluster/world_size").get(2L * N));
+        assertEquals(2f, scalars.get("events/checkpoint_saved").lastEntry().getValue(), "counted across the resume");
     }
 
     private static String field(String json, String key) throws Exception {

@@ -13,8 +13,12 @@ import io.mert.protocol.control.DataPlaneEndpoint;
 import io.mert.protocol.control.GenerationReady;
 import io.mert.protocol.control.RegisterWorker;
 import io.mert.protocol.control.RunStep;
+import io.mert.protocol.control.RunValidation;
+import io.mert.protocol.control.ValidationDone;
 import io.mert.protocol.control.SaveCheckpoint;
 import io.mert.protocol.control.Shutdown;
+import io.mert.protocol.control.SkippedSample;
+import io.mert.protocol.control.UnreadableFile;
 import io.mert.protocol.control.StartGeneration;
 import io.mert.protocol.control.StepDone;
 import io.mert.protocol.control.StepFailed;
@@ -75,7 +79,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public record Stop(String reason) implements Command {
     }
 
-    enum Phase { WAITING_FOR_WORKERS, STARTING_GENERATION, RUNNING_STEP, CHECKPOINTING, FINISHED }
+    enum Phase { WAITING_FOR_WORKERS, STARTING_GENERATION, RUNNING_STEP, VALIDATING, CHECKPOINTING, FINISHED }
 
     private record Member(String id, ActorRef<WorkerInbound> inbox, DataPlaneEndpoint endpoint) {
     }
@@ -98,6 +102,14 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private List<Member> members = List.of();
     private final Map<Integer, GenerationReady> ready = new HashMap<>();
     private final Map<Integer, StepDone> done = new HashMap<>();
+    private final Map<Integer, ValidationDone> validated = new HashMap<>();
+    /** The step whose validation pass is due and not yet done (redone after a generation change), or -1. */
+    private long validationDue = -1;
+    /** Set when the workers report that there is no validation split: validation is then skipped. */
+    private String validationUnavailable;
+    /** Worker ids by rank of recent generations, to name the sender of a message from an older one. */
+    private final Map<Long, List<String>> generationWorkers = new HashMap<>();
+    private static final int GENERATIONS_REMEMBERED = 32;
 
     private Phase phase = Phase.WAITING_FOR_WORKERS;
     private long generation;
@@ -107,10 +119,19 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private boolean forceRestore;
     private boolean membershipChanged;
     private long stepStartNanos;
+    private long checkpointStartNanos;
     /** Steps redone in a row because of an injected data-plane frame; reset by a completed step. */
     private int corruptRedos;
     private static final int MAX_CORRUPT_REDOS = 3;
+    /** A validation pass may take this many step timeouts before the silent workers are dropped. */
+    private static final int VALIDATION_TIMEOUT_STEPS = 10;
     private long runStartNanos;
+    /** Files reported unreadable so far: a warning is logged once per file, an event per skipped draw. */
+    private final java.util.Set<String> warnedUnreadable = new java.util.HashSet<>();
+    /** Set when the run stops for unreadable training data: why, for the exit message. */
+    private String dataErrorStop;
+    /** Ranks that reported the current step's data error without naming the file. */
+    private final java.util.Set<Integer> dataErrorRanks = new java.util.HashSet<>();
 
     public static Behavior<Command> create(CoordinatorSettings settings, RunListener listener) {
         return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Coordinator(ctx, timers, settings, listener)));
@@ -172,6 +193,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             case STEP_DONE -> onStepDone(m.getStepDone());
             case STEP_FAILED -> onStepFailed(m.getStepFailed());
             case CHECKPOINT_SAVED -> onCheckpointSaved(m.getCheckpointSaved());
+            case VALIDATION_DONE -> onValidationDone(m.getValidationDone());
             case KIND_NOT_SET -> this;
         };
     }
@@ -240,6 +262,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             memberLost |= members.contains(m);
             event("worker_lost", RunLog.object().put("worker", id).put("reason", reason).put("step", completed));
         }
+        if (memberLost && dataErrorStop != null) return finish(dataErrorStop, false); // stopping anyway: no new generation
         if (!memberLost || phase == Phase.FINISHED || phase == Phase.WAITING_FOR_WORKERS) return this;
         return regenerate();
     }
@@ -262,6 +285,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         List<Member> chosen = new ArrayList<>(registered.values());
         if (chosen.size() > config.globalBatch()) chosen = chosen.subList(0, config.globalBatch());
         members = List.copyOf(chosen);
+        generationWorkers.put(generation, members.stream().map(Member::id).toList());
+        generationWorkers.remove(generation - GENERATIONS_REMEMBERED);
         ready.clear();
         done.clear();
         phase = Phase.STARTING_GENERATION;
@@ -285,6 +310,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onReady(GenerationReady r) {
+        if (r.getGeneration() < generation) return stale("generation_ready", r.getGeneration(), r.getRank(), r.getStep());
         if (r.getGeneration() != generation || phase != Phase.STARTING_GENERATION) return this;
         ready.put(r.getRank(), r);
         if (ready.size() < members.size()) return this;
@@ -296,6 +322,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         forceRestore = false;
         phase = Phase.RUNNING_STEP;
         if (runStartNanos == 0) runStartNanos = System.nanoTime();
+        // a validation pass that a lost worker interrupted is redone by the new generation
+        if (validationDue == completed) return startValidation();
         return nextStepOrFinish();
     }
 
@@ -307,6 +335,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .put("to_step", Math.max(lastCheckpointStep, 0)));
         completed = Math.max(lastCheckpointStep, 0);
         forceRestore = true;
+        validationDue = -1;
         return startGeneration();
     }
 
@@ -316,6 +345,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (completed >= config.maxUpdate()) return finish("reached optimization.max_update=" + config.maxUpdate(), true);
         phase = Phase.RUNNING_STEP;
         done.clear();
+        dataErrorRanks.clear();
         stepStartNanos = System.nanoTime();
         WorkerInbound run = WorkerInbound.newBuilder().setRunStep(RunStep.newBuilder()
                 .setGeneration(generation).setStep(completed).setLr(schedule.lrAt(completed))).build();
@@ -325,6 +355,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onStepDone(StepDone d) {
+        if (d.getGeneration() < generation) return stale("step_done", d.getGeneration(), d.getRank(), d.getStep());
         if (d.getGeneration() != generation || d.getStep() != completed || phase != Phase.RUNNING_STEP) return this;
         done.put(d.getRank(), d);
         if (done.size() < members.size()) return this;
@@ -339,9 +370,91 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         completed++;
         corruptRedos = 0;
         recordStep(first);
+        recordSkippedSamples();
+        if (validationUnavailable == null && config.validatesAfter(completed)) {
+            validationDue = completed;
+            return startValidation();
+        }
+        return afterStep();
+    }
+
+    /** After a step (and its validation, if any): checkpoint when due, else the next step. */
+    private Behavior<Command> afterStep() {
         boolean finalStep = completed >= config.maxUpdate();
         if (completed % config.saveIntervalUpdates() == 0 || finalStep || membershipChanged) return requestCheckpoint();
         return nextStepOrFinish();
+    }
+
+    // ---- validation ---------------------------------------------------------------------------
+
+    private Behavior<Command> startValidation() {
+        phase = Phase.VALIDATING;
+        validated.clear();
+        stepStartNanos = System.nanoTime();
+        WorkerInbound run = WorkerInbound.newBuilder().setRunValidation(RunValidation.newBuilder()
+                .setGeneration(generation).setStep(completed)).build();
+        members.forEach(m -> m.inbox().tell(run));
+        // a pass covers the whole split, which may take many steps' worth of forward passes
+        timers.startSingleTimer(TIMER, new Timeout(generation, completed, phase), settings.stepTimeout().multipliedBy(VALIDATION_TIMEOUT_STEPS));
+        return this;
+    }
+
+    private Behavior<Command> onValidationDone(ValidationDone v) {
+        if (v.getGeneration() != generation || v.getStep() != completed || phase != Phase.VALIDATING) return this;
+        validated.put(v.getRank(), v);
+        if (validated.size() < members.size()) return this;
+        timers.cancel(TIMER);
+        validationDue = -1;
+        String unavailable = null, error = null;
+        for (ValidationDone x : validated.values()) {
+            if (!x.getUnavailable().isEmpty()) unavailable = x.getUnavailable();
+            if (!x.getError().isEmpty()) error = "rank " + x.getRank() + ": " + x.getError();
+        }
+        if (unavailable != null) {
+            validationUnavailable = unavailable;
+            getContext().getLog().info("no validation: {}", unavailable);
+            event("validation_skipped", RunLog.object().put("step", completed).put("reason", unavailable));
+        } else if (error != null) {
+            getContext().getLog().warn("validation after step {} failed ({}); training goes on", completed, error);
+            event("validation_failed", RunLog.object().put("step", completed).put("reason", error));
+        } else {
+            recordValidation();
+        }
+        return afterStep();
+    }
+
+    /** Sums over ranks (in rank order), normalised by the masked frames of the whole split. */
+    private void recordValidation() {
+        double seconds = (System.nanoTime() - stepStartNanos) / 1e9;
+        int streams = config.model().labelClasses().size();
+        long frames = 0;
+        int clips = 0, skipped = 0;
+        double loss = 0, cqt = 0;
+        double[] ce = new double[streams];
+        long[] correct = new long[streams];
+        for (int rank = 0; rank < members.size(); rank++) {
+            ValidationDone x = validated.get(rank);
+            frames += x.getMaskedFrames();
+            clips += x.getClips();
+            skipped += x.getSkippedClips();
+            loss += x.getLossSum();
+            cqt += x.getCqtSum();
+            for (int k = 0; k < streams && k < x.getCrossEntropySumCount(); k++) {
+                ce[k] += x.getCrossEntropySum(k);
+                correct[k] += x.getCorrect(k);
+            }
+        }
+        double n = Math.max(frames, 1);
+        ObjectNode line = RunLog.object().put("split", config.validSubset()).put("step", completed)
+                .put("loss", loss / n).put("cqt_loss", cqt / n).put("clips", clips).put("skipped_clips", skipped)
+                .put("supervised_frames", frames).put("world_size", members.size()).put("generation", generation)
+                .put("valid_s", seconds);
+        ArrayNode ceOut = line.putArray("acoustic_loss");
+        for (double x : ce) ceOut.add(x / n);
+        ArrayNode acc = line.putArray("masked_accuracy");
+        for (long x : correct) acc.add(x / n);
+        log.valid(line);
+        event("validation", line.deepCopy());
     }
 
     private void recordStep(StepDone first) {
@@ -375,8 +488,60 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         listener.onStep(line);
     }
 
+    /** One {@code sample_skipped} event per replaced draw of the step just completed, in draw order. */
+    private void recordSkippedSamples() {
+        List<SkippedSample> skipped = new ArrayList<>();
+        done.values().forEach(d -> skipped.addAll(d.getSkippedSamplesList()));
+        skipped.sort(java.util.Comparator.comparingLong(SkippedSample::getSerial));
+        for (SkippedSample x : skipped) {
+            for (UnreadableFile u : x.getUnreadableList()) {
+                if (warnedUnreadable.add(u.getPath())) {
+                    getContext().getLog().warn("skipping unreadable training audio {} (first met at step {}): {}; its draws "
+                            + "are replaced by the next readable clip. Remove it from the manifest (and its label lines) "
+                            + "to silence this, or set dataset.strict_data=true to stop instead", u.getPath(), completed,
+                            u.getReason());
+                }
+                event("sample_skipped", RunLog.object().put("step", completed).put("file", u.getPath())
+                        .put("reason", u.getReason()).put("replacement", x.getReplacementPath())
+                        .put("replacement_index", x.getReplacementIndex()).put("drawn_index", x.getDrawnIndex())
+                        .put("serial", x.getSerial()));
+            }
+        }
+    }
+
+    /**
+     * Unreadable training data that may not be skipped: no rank applied the step. Stop cleanly: log a
+     * {@code data_error} event, checkpoint the last completed step unless that checkpoint exists, end.
+     */
+    private Behavior<Command> onDataError(StepFailed f) {
+        UnreadableFile u = f.getDataError();
+        if (u.getPath().isEmpty()) {
+            // this rank only learned through the allreduce that another rank met the file: wait for that one
+            dataErrorRanks.add(f.getRank());
+            if (dataErrorRanks.size() < members.size()) return this;
+        }
+        timers.cancel(TIMER);
+        String file = u.getPath().isEmpty() ? "(not named: the rank that read it did not report)" : u.getPath();
+        String manifest = config.manifestDir().resolve("train.tsv").toString();
+        dataErrorStop = "unreadable training audio " + file + ": " + (u.getReason().isEmpty() ? f.getReason() : u.getReason())
+                + ". Step " + (completed + 1) + " was not applied. "
+                + (config.strictData()
+                    ? "Remove the file from " + manifest + " (and its line from every train.<label> file), or run without "
+                      + "dataset.strict_data so unreadable files are skipped"
+                    : "Replace the damaged audio files, or remove them from " + manifest + " (and their lines from every "
+                      + "train.<label> file)")
+                + "; then continue with `mert resume --run-dir " + settings.runDir() + "`";
+        getContext().getLog().error(dataErrorStop);
+        event("data_error", RunLog.object().put("step", completed + 1).put("last_completed_step", completed).put("file", file).put("reason", u.getReason())
+                .put("rank", f.getRank()).put("strict", config.strictData()));
+        if (lastCheckpointStep == completed) return finish(dataErrorStop, false);
+        return requestCheckpoint();
+    }
+
     private Behavior<Command> onStepFailed(StepFailed f) {
+        if (f.getGeneration() < generation) return stale("step_failed", f.getGeneration(), f.getRank(), f.getStep());
         if (f.getGeneration() != generation || phase != Phase.RUNNING_STEP) return this;
+        if (f.hasDataError()) return onDataError(f);
         event("step_failed", RunLog.object().put("step", f.getStep()).put("rank", f.getRank())
                 .put("reason", f.getReason()).put("failed_peer_rank", f.getFailedPeerRank()));
         if (f.getStreamCorrupted() && corruptRedos < MAX_CORRUPT_REDOS) {
@@ -393,7 +558,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private Behavior<Command> onTimeout(Timeout t) {
         if (t.phase() == Phase.FINISHED && phase == Phase.FINISHED) return Behaviors.stopped();
         if (t.generation() != generation || t.step() != completed || t.phase() != phase) return this;
-        Map<Integer, ?> replied = phase == Phase.STARTING_GENERATION ? ready : done;
+        if (dataErrorStop != null) return finish(dataErrorStop + " (the checkpoint of step " + completed + " was not confirmed "
+                + "in time; resume uses the newest valid one)", false);
+        Map<Integer, ?> replied = phase == Phase.STARTING_GENERATION ? ready : phase == Phase.VALIDATING ? validated : done;
         List<String> silent = new ArrayList<>();
         for (int rank = 0; rank < members.size(); rank++) {
             if (phase == Phase.CHECKPOINTING ? rank == 0 : !replied.containsKey(rank)) silent.add(members.get(rank).id());
@@ -406,6 +573,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     private Behavior<Command> requestCheckpoint() {
         phase = Phase.CHECKPOINTING;
+        checkpointStartNanos = System.nanoTime();
         TrainerState state = TrainerState.builder()
                 .step(completed)
                 .epoch(plan.epochOf(completed))
@@ -428,18 +596,43 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Behavior<Command> onCheckpointSaved(CheckpointSaved s) {
+        if (s.getGeneration() < generation) return stale("checkpoint_saved", s.getGeneration(), 0, s.getStep());
         if (s.getGeneration() != generation || s.getStep() != completed || phase != Phase.CHECKPOINTING) return this;
         timers.cancel(TIMER);
         if (!s.getError().isEmpty()) {
             getContext().getLog().error("checkpoint at step {} failed: {}", completed, s.getError());
-            event("checkpoint_failed", RunLog.object().put("step", completed).put("error", s.getError()));
+            event("checkpoint_failed", RunLog.object().put("step", completed).put("error", s.getError())
+                    .put("duration_ms", checkpointMillis()));
         } else {
             lastCheckpoint = Path.of(s.getPath());
             lastCheckpointStep = completed;
-            event("checkpoint_saved", RunLog.object().put("step", completed).put("path", s.getPath()));
+            event("checkpoint_saved", RunLog.object().put("step", completed).put("path", s.getPath())
+                    .put("duration_ms", checkpointMillis()));
         }
+        if (dataErrorStop != null) return finish(dataErrorStop, false);
         if (membershipChanged && completed < config.maxUpdate()) return startGeneration();
         return nextStepOrFinish();
+    }
+
+    /** From the request to rank 0's reply: serialising, writing, fsync and rename, as the run waited for them. */
+    private long checkpointMillis() {
+        return (System.nanoTime() - checkpointStartNanos) / 1_000_000;
+    }
+
+    /**
+     * A reply from an older generation (a worker that was stalled or cut off while the others moved on):
+     * refused, and recorded so that it can be seen that it was.
+     */
+    private Behavior<Command> stale(String kind, long messageGeneration, int rank, long step) {
+        if (phase == Phase.FINISHED) return this;
+        List<String> ids = generationWorkers.get(messageGeneration);
+        String worker = ids != null && rank >= 0 && rank < ids.size() ? ids.get(rank) : "rank " + rank;
+        getContext().getLog().debug("ignoring {} of generation {} from {} (generation {} is current)", kind,
+                messageGeneration, worker, generation);
+        event("stale_message_ignored", RunLog.object().put("kind", kind).put("worker", worker)
+                .put("message_generation", messageGeneration).put("message_step", step)
+                .put("generation", generation).put("step", completed));
+        return this;
     }
 
     // ---- end ----------------------------------------------------------------------------------

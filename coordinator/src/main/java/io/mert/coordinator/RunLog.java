@@ -12,8 +12,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
 /**
- * The run directory's append-only logs: {@code metrics.jsonl} (one object per completed step) and
- * {@code events.jsonl} (generations, failures, checkpoints). Each line is flushed as written, so a
+ * The run directory's append-only logs: {@code metrics.jsonl} (one object per completed step),
+ * {@code events.jsonl} (generations, failures, checkpoints) and {@code valid.jsonl} (one object per
+ * validation pass, written once there is one). Each line is flushed as written, so a
  * crash loses at most the line being written; a resumed run appends after what is there.
  */
 public final class RunLog implements AutoCloseable {
@@ -22,12 +23,15 @@ public final class RunLog implements AutoCloseable {
 
     private final Writer metrics;
     private final Writer events;
+    private final Path validPath;
+    private Writer valid; // opened on the first validation record
 
     public RunLog(Path runDir) {
         try {
             Files.createDirectories(runDir);
             metrics = open(runDir.resolve("metrics.jsonl"));
             events = open(runDir.resolve("events.jsonl"));
+            validPath = runDir.resolve("valid.jsonl");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot open the run logs in " + runDir, e);
         }
@@ -49,6 +53,16 @@ public final class RunLog implements AutoCloseable {
         write(events, line);
     }
 
+    /** One validation pass ({@code valid.jsonl}). */
+    public void valid(ObjectNode line) {
+        try {
+            if (valid == null) valid = open(validPath);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open " + validPath, e);
+        }
+        write(valid, line);
+    }
+
     private static void write(Writer w, ObjectNode line) {
         try {
             w.write(JSON.writeValueAsString(line));
@@ -63,5 +77,6 @@ public final class RunLog implements AutoCloseable {
     public void close() throws IOException {
         metrics.close();
         events.close();
+        if (valid != null) valid.close();
     }
 }

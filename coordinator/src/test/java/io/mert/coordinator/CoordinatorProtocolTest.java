@@ -46,7 +46,7 @@ class CoordinatorProtocolTest {
         return TrainConfig.from(ConfigTree.parse("""
                 task: {data: /nonexistent, max_sample_size: 48000}
                 model: {preset: tiny}
-                dataset: {global_batch_size: 4}
+                dataset: {global_batch_size: 4, disable_validation: true}  # these probes play workers without a valid split
                 optimization: {max_update: %d, lr: [0.001]}
                 lr_scheduler: {warmup_updates: 2}
                 checkpoint: {save_interval_updates: 2}
@@ -158,6 +158,9 @@ class CoordinatorProtocolTest {
             for (String k : List.of("loss", "lr", "grad_norm", "generation", "samples_per_s")) assertTrue(m.has(k), k);
         }
         assertArrayEquals(new int[]{2, 2, 1}, world);
+        long staleRecorded = Files.readAllLines(run.resolve("events.jsonl")).stream()
+                .filter(l -> l.contains("\"stale_message_ignored\"") && l.contains("\"kind\":\"step_done\"")).count();
+        assertEquals(2, staleRecorded, "each stale report is refused and recorded");
     }
 
     @Test

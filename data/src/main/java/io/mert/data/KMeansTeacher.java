@@ -76,6 +76,11 @@ public final class KMeansTeacher {
     public record Result(KMeans.Model model, Map<String, Path> labelFiles, int fitFrames) {}
 
     public static Result run(Options o) throws IOException {
+        return run(o, ProgressListener.NONE);
+    }
+
+    /** As {@link #run(Options)}, telling {@code progress} after each clip ("features SPLIT" for the fit, "labels SPLIT"). */
+    public static Result run(Options o, ProgressListener progress) throws IOException {
         Mfcc mfcc = Mfcc.mert();
         Manifest fitManifest = Manifest.read(o.manifestDir().resolve(o.splits().get(0) + ".tsv"));
         long total = 0;
@@ -86,7 +91,9 @@ public final class KMeansTeacher {
         SplittableRandom rnd = new SplittableRandom(o.seed());
         float[] sample = new float[(int) Math.min(total, o.maxFrames() + 1024L) * Mfcc.DIM];
         int rows = 0;
+        String fitPhase = "features " + o.splits().get(0);
         for (int i = 0; i < fitManifest.size(); i++) {
+            progress.progress(fitPhase, i, fitManifest.size());
             float[] f = features(fitManifest, i, mfcc);
             for (int t = 0; t < f.length / Mfcc.DIM; t++) {
                 if (keep < 1.0 && rnd.nextDouble() >= keep) continue;
@@ -95,9 +102,12 @@ public final class KMeansTeacher {
                 rows++;
             }
         }
+        progress.progress(fitPhase, fitManifest.size(), fitManifest.size());
         sample = java.util.Arrays.copyOf(sample, rows * Mfcc.DIM);
         if (rows < o.k()) throw new IOException("only " + rows + " frames sampled, fewer than k = " + o.k());
+        progress.progress("k-means fit", 0, 1);
         KMeans.Model model = KMeans.fit(sample, Mfcc.DIM, o.k(), rnd.nextLong(), o.maxIter(), o.restarts());
+        progress.progress("k-means fit", 1, 1);
         LOG.info("k-means: k={} on {} frames of {}: inertia per frame {}, {} iterations", o.k(), rows, o.splits().get(0),
                 String.format("%.3f", model.inertia() / rows), model.iterations());
 
@@ -106,7 +116,11 @@ public final class KMeansTeacher {
         for (String split : o.splits()) {
             Manifest m = split.equals(o.splits().get(0)) ? fitManifest : Manifest.read(o.manifestDir().resolve(split + ".tsv"));
             List<int[]> labels = new ArrayList<>(m.size());
-            for (int i = 0; i < m.size(); i++) labels.add(model.assignAll(features(m, i, mfcc)));
+            for (int i = 0; i < m.size(); i++) {
+                progress.progress("labels " + split, i, m.size());
+                labels.add(model.assignAll(features(m, i, mfcc)));
+            }
+            progress.progress("labels " + split, m.size(), m.size());
             Path file = o.outDir().resolve(split + "." + o.labelName());
             LabelFile.write(file, labels);
             written.put(split, file);

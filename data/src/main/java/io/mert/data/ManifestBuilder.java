@@ -108,6 +108,11 @@ public final class ManifestBuilder {
     public record Result(Manifest train, Manifest valid, List<Skipped> skipped, int converted, int reused) {}
 
     public static Result build(Options o) throws IOException {
+        return build(o, ProgressListener.NONE);
+    }
+
+    /** As {@link #build(Options)}, telling {@code progress} after each source file ("convert"). */
+    public static Result build(Options o, ProgressListener progress) throws IOException {
         Path root = o.rootDir().toAbsolutePath().normalize();
         Path conv = o.convertedRootDir().toAbsolutePath().normalize();
         if (!Files.isDirectory(root)) throw new IOException("root dir " + root + " does not exist or is not a directory");
@@ -127,7 +132,9 @@ public final class ManifestBuilder {
         List<Skipped> skipped = new ArrayList<>();
         int converted = 0, reused = 0;
         long minSamples = (long) Math.ceil(o.minSeconds() * o.targetRate());
-        for (Path src : sources) {
+        for (int i = 0; i < sources.size(); i++) {
+            progress.progress("convert", i, sources.size());
+            Path src = sources.get(i);
             String rel = relative(root, src);
             String outRel = withWavExtension(rel);
             Path dst = conv.resolve(outRel);
@@ -173,6 +180,7 @@ public final class ManifestBuilder {
             good.add(new Manifest.Entry(outRel, samples));
             taken.add(outRel);
         }
+        progress.progress("convert", sources.size(), sources.size());
 
         List<Manifest.Entry> shuffled = new ArrayList<>(good);
         Collections.shuffle(shuffled, new Random(o.seed()));

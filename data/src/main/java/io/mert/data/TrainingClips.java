@@ -28,8 +28,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * the reason logged and kept in {@link #skipped()}; {@link #size()} and the indices passed to
  * {@link #clip} count the usable entries only ({@link #entryIndex} maps back to the manifest).
  *
+ * <p>Audio is read lazily, when a clip is first cropped: a file that is damaged on disk is found then
+ * ({@link UnreadableAudioException}), possibly in the middle of a run, and the caller decides whether
+ * to skip it ({@link ReadableClips}) or stop. Labels, in contrast, are all read and checked here.
+ *
  * <p>Thread-safe. Decoded audio is cached in memory when the whole manifest fits in
- * {@code cacheBytes} (as float32); otherwise each clip is read from disk.
+ * {@code cacheBytes} (as float32), filled as clips are first read; otherwise each clip is read from disk.
  */
 public final class TrainingClips {
     private static final Logger LOG = LoggerFactory.getLogger(TrainingClips.class);
@@ -149,6 +153,9 @@ public final class TrainingClips {
     /** Manifest entry of usable index i. */
     public int entryIndex(int i) { return usable[i]; }
 
+    /** Path (as the manifest spells it) of usable index i. */
+    public String path(int i) { return manifest.entry(usable[i]).path(); }
+
     public List<Skipped> skipped() { return skipped; }
 
     public int streams() { return labels.size(); }
@@ -157,7 +164,12 @@ public final class TrainingClips {
 
     public int cropFrames() { return cropFrames; }
 
-    /** The crop for usable index {@code index}; the same (seed, index) always gives the same crop. */
+    /**
+     * The crop for usable index {@code index}; the same (seed, index) always gives the same crop.
+     *
+     * @throws UnreadableAudioException when the entry's audio cannot be read or no longer matches the
+     *                                  manifest (found here, at the first read, not at construction)
+     */
     public Clip clip(int index, long seed) {
         if (index < 0 || index >= usable.length)
             throw new IndexOutOfBoundsException("clip index " + index + " outside [0, " + usable.length + ")");
@@ -165,7 +177,12 @@ public final class TrainingClips {
         SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L ^ (index + 0x632BE59BD9B4E019L));
         int startFrame = rnd.nextInt(maxStartFrame[index] + 1);
         int start = startFrame * stride;
-        float[] audio = audio(entry);
+        float[] audio;
+        try {
+            audio = audio(entry);
+        } catch (UncheckedIOException e) {
+            throw new UnreadableAudioException(index, manifest.entry(entry).path(), e.getCause());
+        }
         float[] wave = Arrays.copyOfRange(audio, start, start + cropSamples);
         int[][] lab = new int[labels.size()][];
         for (int s = 0; s < lab.length; s++)

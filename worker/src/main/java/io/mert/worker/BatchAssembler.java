@@ -1,5 +1,6 @@
 package io.mert.worker;
 
+import io.mert.data.ReadableClips;
 import io.mert.data.TrainingClips;
 import io.mert.model.Batch;
 import io.mert.model.MertConfig;
@@ -8,18 +9,34 @@ import io.mert.model.nn.SpanMasking;
 import io.mert.model.features.Cqt;
 import io.mert.protocol.ShardPlan;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * Builds one rank's batch for a step: the clips the shard plan assigns, each with its seeded crop,
  * aligned labels, CQT target and span mask. Crops and masks depend only on (seed, sample serial),
  * so the same draw yields the same batch row on whichever rank runs it.
+ *
+ * <p>A draw whose audio cannot be read is replaced by the next readable clip ({@link ReadableClips}),
+ * with the draw's own crop and mask seeds, so the replacement too is the same on every rank. In strict
+ * mode the {@link io.mert.data.UnreadableAudioException} is thrown instead.
  */
 final class BatchAssembler {
 
     static final long CROP_STREAM = 0x43524f50L;  // "CROP"
     static final long MASK_STREAM = 0x4d41534bL;  // "MASK"
 
+    /** A draw whose audio was unreadable, and the clip trained on in its place. */
+    record Replaced(long serial, int drawn, List<ReadableClips.Unreadable> unreadable, int replacement, String replacementPath) {
+    }
+
+    /** A rank's batch, the usable indices its rows were actually cropped from, and the draws replaced. */
+    record Assembled(Batch batch, int[] indices, List<Replaced> replaced) {
+    }
+
     private final MertConfig model;
-    private final TrainingClips clips;
+    private final ReadableClips clips;
+    private final boolean strict;
     private final Cqt cqt;
     private final int cropSamples;
     private final int frames;
@@ -31,8 +48,14 @@ final class BatchAssembler {
     }
 
     BatchAssembler(MertConfig model, TrainingClips clips, Cqt cqt, int cropSamples, long seed, MixupConfig mixup) {
+        this(model, new ReadableClips(clips), false, cqt, cropSamples, seed, mixup);
+    }
+
+    /** @param strict throw on an unreadable clip instead of replacing it */
+    BatchAssembler(MertConfig model, ReadableClips clips, boolean strict, Cqt cqt, int cropSamples, long seed, MixupConfig mixup) {
         this.model = model;
         this.clips = clips;
+        this.strict = strict;
         this.cqt = cqt;
         this.cropSamples = cropSamples;
         this.frames = model.framesFor(cropSamples);
@@ -81,13 +104,33 @@ final class BatchAssembler {
      * ({@code globalIndices}, {@code globalSerials}: every rank's draws, in global order).
      */
     Batch assemble(int[] manifestIndices, long[] serials, double featurePenaltyScale, int[] globalIndices, long[] globalSerials) {
+        return assembleRows(manifestIndices, serials, featurePenaltyScale, globalIndices, globalSerials).batch();
+    }
+
+    /** The clip a draw resolves to: itself, or the next readable one (not in strict mode). */
+    private ReadableClips.Drawn draw(int index, long serial) {
+        long cropSeed = ShardPlan.mix(seed ^ CROP_STREAM, serial);
+        if (strict) return new ReadableClips.Drawn(clips.clips().clip(index, cropSeed), List.of());
+        return clips.clip(index, cropSeed);
+    }
+
+    /** As {@link #assemble}, also telling which clips the rows were cut from and which draws were replaced. */
+    Assembled assembleRows(int[] manifestIndices, long[] serials, double featurePenaltyScale, int[] globalIndices,
+                           long[] globalSerials) {
+        if (mixer.enabled() && globalIndices == null) throw new IllegalStateException("with mixup, assemble needs the step's global batch");
+        int[] used = new int[manifestIndices.length];
+        List<Replaced> replaced = new ArrayList<>();
         int b = manifestIndices.length, streams = model.labelClasses().size(), bins = model.cqtBins();
         float[] wave = new float[b * cropSamples];
         int[][] labels = new int[streams][b * frames];
         float[] target = new float[b * frames * bins];
         byte[] mask = new byte[b * frames];
         for (int i = 0; i < b; i++) {
-            TrainingClips.Clip clip = clips.clip(manifestIndices[i], ShardPlan.mix(seed ^ CROP_STREAM, serials[i]));
+            ReadableClips.Drawn drawn = draw(manifestIndices[i], serials[i]);
+            TrainingClips.Clip clip = drawn.clip();
+            used[i] = clip.index();
+            if (!drawn.skipped().isEmpty())
+                replaced.add(new Replaced(serials[i], manifestIndices[i], drawn.skipped(), clip.index(), clip.path()));
             System.arraycopy(clip.waveform(), 0, wave, i * cropSamples, cropSamples);
             for (int s = 0; s < streams; s++) System.arraycopy(clip.labels()[s], 0, labels[s], i * frames, frames);
             float[] c = cqt.magnitude(clip.waveform());
@@ -98,13 +141,14 @@ final class BatchAssembler {
         if (mixer.enabled()) {
             // after the CQT and labels: MERT's targets come from the clean audio
             java.util.Map<Integer, float[]> crops = new java.util.HashMap<>();
-            java.util.function.IntFunction<float[]> crop = j -> crops.computeIfAbsent(j, k -> clips.clip(globalIndices[k],
-                    ShardPlan.mix(seed ^ CROP_STREAM, globalSerials[k])).waveform());
+            java.util.function.IntFunction<float[]> crop = j -> crops.computeIfAbsent(j,
+                    k -> draw(globalIndices[k], globalSerials[k]).clip().waveform());
             for (int i = 0; i < b; i++) {
                 int self = positionOf(serials[i], globalSerials);
                 mixer.mix(wave, i * cropSamples, serials[i], self, globalSerials.length, crop);
             }
         }
-        return new Batch(b, cropSamples, frames, wave, labels, target, mask, featurePenaltyScale);
+        return new Assembled(new Batch(b, cropSamples, frames, wave, labels, target, mask, featurePenaltyScale), used,
+                List.copyOf(replaced));
     }
 }

@@ -1,5 +1,6 @@
 package io.mert.worker;
 
+import io.mert.data.ReadableClips;
 import io.mert.data.TrainingClips;
 import io.mert.model.Batch;
 import io.mert.model.MertConfig;
@@ -9,8 +10,10 @@ import io.mert.protocol.ShardPlan;
 
 /**
  * The batch a rank builds before each step's forward pass: the shard plan's draws for (step, rank, world
- * size), each cropped, labelled, given its CQT target and span mask (and mixed when mixup is on). Public so
- * that {@code mert bench loader} times exactly what a worker runs.
+ * size), each cropped, labelled, given its CQT target and span mask (and mixed when mixup is on), an
+ * unreadable clip replaced by the next readable one. Public so that {@code mert bench loader} times what a
+ * worker runs: the same {@link BatchAssembler} calls as {@code TrainingSession.run}, which keeps its own
+ * copy of these few lines for its handling of unreadable audio.
  */
 public final class StepBatches {
 
@@ -22,7 +25,7 @@ public final class StepBatches {
     private final int globalBatch;
 
     public StepBatches(MertConfig model, TrainingClips clips, int cropSamples, long seed, int globalBatch, MixupConfig mixup) {
-        this.assembler = new BatchAssembler(model, clips, Cqt.mert(), cropSamples, seed, mixup);
+        this.assembler = new BatchAssembler(model, new ReadableClips(clips), false, Cqt.mert(), cropSamples, seed, mixup);
         this.plan = new ShardPlan(seed, globalBatch, clips.size());
         this.globalBatch = globalBatch;
     }
@@ -30,21 +33,20 @@ public final class StepBatches {
     public Built build(long step, int rank, int worldSize) {
         int[] indices = plan.manifestIndices(step, rank, worldSize);
         long[] serials = new long[indices.length];
-        long digest = 0;
-        for (int j = 0; j < indices.length; j++) {
-            serials[j] = plan.sampleSerial(step, rank, worldSize, j);
-            digest += ShardPlan.mix(indices[j], serials[j]);
-        }
+        for (int j = 0; j < indices.length; j++) serials[j] = plan.sampleSerial(step, rank, worldSize, j);
         double penaltyScale = (double) indices.length / globalBatch * assembler.globalMaskedFrames(plan, step, globalBatch);
-        Batch batch;
+        BatchAssembler.Assembled rows;
         if (assembler.mixes()) {
             int[] all = plan.manifestIndices(step, 0, 1);
             long[] allSerials = new long[all.length];
             for (int j = 0; j < all.length; j++) allSerials[j] = plan.sampleSerial(step, 0, 1, j);
-            batch = assembler.assemble(indices, serials, penaltyScale, all, allSerials);
+            rows = assembler.assembleRows(indices, serials, penaltyScale, all, allSerials);
         } else {
-            batch = assembler.assemble(indices, serials, penaltyScale);
+            rows = assembler.assembleRows(indices, serials, penaltyScale, null, null);
         }
+        long digest = 0; // the samples actually trained on: a replaced draw counts as its replacement
+        for (int j = 0; j < indices.length; j++) digest += ShardPlan.mix(rows.indices()[j], serials[j]);
+        Batch batch = rows.batch();
         return new Built(batch, digest);
     }
 }

@@ -2,7 +2,9 @@ package io.mert.worker;
 
 import io.mert.allreduce.PeerFailureException;
 import io.mert.allreduce.RingAllReduce;
+import io.mert.data.ReadableClips;
 import io.mert.data.TrainingClips;
+import io.mert.data.UnreadableAudioException;
 import io.mert.model.Batch;
 import io.mert.model.MertConfig;
 import io.mert.model.config.MixupConfig;
@@ -39,12 +41,13 @@ final class TrainingSession implements AutoCloseable {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TrainingSession.class);
 
     /** Per-step statistics summed by the same allreduce as the gradients, after them in the buffer. */
-    private static final int SUPERVISED = 0, LOSS = 1, FEATURE_PENALTY = 2, CQT = 3, SAMPLES = 4, PER_STREAM = 5;
+    private static final int SUPERVISED = 0, LOSS = 1, FEATURE_PENALTY = 2, CQT = 3, SAMPLES = 4, DATA_ERRORS = 5, PER_STREAM = 6;
 
     private final TrainConfig config;
     private final String configHash;
     private final MertNetwork network;
-    private final StepBatches batches;
+    private final BatchAssembler batches;
+    private final ShardPlan plan;
     private final AdamW optimizer;
     private final GradientClipper clipper;
     private final RingAllReduce ring;
@@ -55,6 +58,7 @@ final class TrainingSession implements AutoCloseable {
     private final UnsafeBuffer wire;          // the same memory as reduceBuffer, for Aeron
     private final int statsOffset;
     private long completedSteps;
+    private ValidationSet validation;
 
     TrainingSession(TrainConfig config, String configHash, TrainingClips clips, RingAllReduce ring) {
         this.config = config;
@@ -63,8 +67,9 @@ final class TrainingSession implements AutoCloseable {
         MertConfig model = config.model();
         this.streams = model.labelClasses().size();
         this.network = new MertNetwork(model, config.maxSampleSize(), config.seed());
-        this.batches = new StepBatches(model, clips, config.maxSampleSize(), config.seed(), config.globalBatch(),
-                MixupConfig.from(config.tree()));
+        this.batches = new BatchAssembler(model, new ReadableClips(clips), config.strictData(), Cqt.mert(),
+                config.maxSampleSize(), config.seed(), MixupConfig.from(config.tree()));
+        this.plan = new ShardPlan(config.seed(), config.globalBatch(), clips.size());
         this.paramCount = network.layout().totalSize();
         this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));
         this.clipper = new GradientClipper(config.clipNorm());
@@ -87,33 +92,71 @@ final class TrainingSession implements AutoCloseable {
         return ParameterChecksum.of(network.parameters());
     }
 
-    /** Runs step {@code step} (0-based) as {@code rank} of {@code worldSize}; returns what the coordinator needs. */
-    StepResult run(long step, double lr, int rank, int worldSize) throws PeerFailureException {
+    /**
+     * Runs step {@code step} (0-based) as {@code rank} of {@code worldSize}; returns what the coordinator needs.
+     *
+     * @throws TrainingDataException when a clip of the step cannot be read and may not be skipped: then
+     *                               no rank updates its parameters (the error travels through the allreduce)
+     */
+    StepResult run(long step, double lr, int rank, int worldSize) throws PeerFailureException, TrainingDataException {
         if (step != completedSteps) {
             throw new IllegalStateException("asked to run step " + step + " but this worker has completed " + completedSteps);
         }
         long t0 = System.nanoTime();
-        StepBatches.Built built = batches.build(step, rank, worldSize);
-        Batch batch = built.batch();
-        long digest = built.digest();
+        int[] indices = plan.manifestIndices(step, rank, worldSize);
+        long[] serials = new long[indices.length];
+        for (int j = 0; j < indices.length; j++) serials[j] = plan.sampleSerial(step, rank, worldSize, j);
         int global = config.globalBatch();
+        double penaltyScale = (double) indices.length / global * batches.globalMaskedFrames(plan, step, global);
+        BatchAssembler.Assembled rows = null;
+        UnreadableAudioException unreadable = null;
+        try {
+            if (batches.mixes()) {
+                int[] all = plan.manifestIndices(step, 0, 1);
+                long[] allSerials = new long[all.length];
+                for (int j = 0; j < all.length; j++) allSerials[j] = plan.sampleSerial(step, 0, 1, j);
+                rows = batches.assembleRows(indices, serials, penaltyScale, all, allSerials);
+            } else {
+                rows = batches.assembleRows(indices, serials, penaltyScale, null, null);
+            }
+        } catch (UnreadableAudioException e) {
+            unreadable = e;
+        }
+        long digest = 0;
+        if (rows != null) {
+            // the samples actually trained on: a replaced draw counts as its replacement
+            for (int j = 0; j < indices.length; j++) digest += ShardPlan.mix(rows.indices()[j], serials[j]);
+        }
         long t1 = System.nanoTime();
 
-        StepStats s = network.computeGradients(batch, gradients, ShardPlan.mix(config.seed(), step * 65_537L + rank));
-        putStat(SUPERVISED, s.maskedFrames());
-        putStat(LOSS, s.loss());
-        putStat(FEATURE_PENALTY, s.featurePenalty() * batch.size() / global); // sums to the global batch's mean
-        putStat(CQT, s.cqtMse() * s.maskedFrames());
-        putStat(SAMPLES, batch.size());
-        for (int k = 0; k < streams; k++) {
-            putStat(PER_STREAM + k, s.crossEntropySum()[k]);
-            putStat(PER_STREAM + streams + k, s.correct()[k]);
+        if (rows != null) {
+            Batch batch = rows.batch();
+            StepStats s = network.computeGradients(batch, gradients, ShardPlan.mix(config.seed(), step * 65_537L + rank));
+            putStat(SUPERVISED, s.maskedFrames());
+            putStat(LOSS, s.loss());
+            putStat(FEATURE_PENALTY, s.featurePenalty() * batch.size() / global); // sums to the global batch's mean
+            putStat(CQT, s.cqtMse() * s.maskedFrames());
+            putStat(SAMPLES, batch.size());
+            putStat(DATA_ERRORS, 0);
+            for (int k = 0; k < streams; k++) {
+                putStat(PER_STREAM + k, s.crossEntropySum()[k]);
+                putStat(PER_STREAM + streams + k, s.correct()[k]);
+            }
+        } else {
+            // Still take part in the allreduce, so the other ranks are not left waiting, and tell them
+            // through it that nobody may apply this step.
+            reduceBuffer.assign(0);
+            putStat(DATA_ERRORS, 1);
         }
         long t2 = System.nanoTime();
 
         ring.allreduce(wire, Math.toIntExact(reduceBuffer.length()), step);
         long t3 = System.nanoTime();
 
+        if (stat(DATA_ERRORS) > 0) {
+            throw unreadable == null ? new TrainingDataException(step, null, null)
+                    : new TrainingDataException(step, unreadable.path(), unreadable.reason());
+        }
         double supervised = stat(SUPERVISED);
         if (supervised > 0) gradients.divi(supervised);
         double gradNorm = clipper.clip(gradients);
@@ -138,10 +181,11 @@ final class TrainingSession implements AutoCloseable {
         }
         StepTimings timings = StepTimings.newBuilder().setDataMs((t1 - t0) / 1e6).setComputeMs((t2 - t1) / 1e6)
                 .setAllreduceMs((t3 - t2) / 1e6).setUpdateMs((t4 - t3) / 1e6).build();
-        return new StepResult(m.build(), timings, checksum, digest);
+        return new StepResult(m.build(), timings, checksum, digest, rows.replaced());
     }
 
-    record StepResult(StepMetrics metrics, StepTimings timings, long checksum, long sampleDigest) {
+    record StepResult(StepMetrics metrics, StepTimings timings, long checksum, long sampleDigest,
+                      java.util.List<BatchAssembler.Replaced> replaced) {
     }
 
     private void putStat(int slot, double v) {
@@ -150,6 +194,22 @@ final class TrainingSession implements AutoCloseable {
 
     private double stat(int slot) {
         return wire.getFloat(statsOffset + slot * Float.BYTES);
+    }
+
+    /**
+     * This rank's share of a validation pass with the current parameters (which it does not change).
+     * The split is opened on first use; null sums with {@link ValidationSet#unavailable()} when there is none.
+     */
+    ValidationSet validation() throws IOException {
+        if (validation == null) validation = ValidationSet.open(config);
+        return validation;
+    }
+
+    ValidationSet.Sums validate(long step, int rank, int worldSize) throws IOException {
+        if (step != completedSteps) {
+            throw new IllegalStateException("asked to validate after step " + step + " but this worker has completed " + completedSteps);
+        }
+        return validation().evaluate(network, streams, rank, worldSize);
     }
 
     /** Writes a checkpoint of the state after {@code step} updates; returns its directory. */

@@ -11,10 +11,14 @@ import io.mert.protocol.control.DataPlaneEndpoint;
 import io.mert.protocol.control.GenerationReady;
 import io.mert.protocol.control.RegisterWorker;
 import io.mert.protocol.control.RunStep;
+import io.mert.protocol.control.RunValidation;
+import io.mert.protocol.control.ValidationDone;
 import io.mert.protocol.control.SaveCheckpoint;
 import io.mert.protocol.control.StartGeneration;
 import io.mert.protocol.control.StepDone;
+import io.mert.protocol.control.SkippedSample;
 import io.mert.protocol.control.StepFailed;
+import io.mert.protocol.control.UnreadableFile;
 import io.mert.protocol.control.WorkerInbound;
 import io.mert.protocol.pekko.ServiceNames;
 import org.apache.pekko.actor.CoordinatedShutdown;
@@ -136,6 +140,7 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             case START_GENERATION -> onStartGeneration(m.getStartGeneration());
             case RUN_STEP -> onRunStep(m.getRunStep());
             case SAVE_CHECKPOINT -> onSaveCheckpoint(m.getSaveCheckpoint());
+            case RUN_VALIDATION -> onRunValidation(m.getRunValidation());
             case SHUTDOWN -> {
                 getContext().getLog().debug("shutdown: {}", m.getShutdown().getReason());
                 closeSession();
@@ -184,9 +189,24 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
         try {
             TrainingSession.StepResult s = session.run(r.getStep(), r.getLr(), rank, worldSize);
             settings.observer().onStep(r.getStep(), worldSize, s.timings());
-            reply(CoordinatorInbound.newBuilder().setStepDone(StepDone.newBuilder()
+            StepDone.Builder done = StepDone.newBuilder()
                     .setGeneration(generation).setStep(r.getStep()).setRank(rank).setMetrics(s.metrics())
-                    .setParamChecksum(s.checksum()).setTimings(s.timings()).setSampleDigest(s.sampleDigest())).build());
+                    .setParamChecksum(s.checksum()).setTimings(s.timings()).setSampleDigest(s.sampleDigest());
+            for (BatchAssembler.Replaced x : s.replaced()) {
+                SkippedSample.Builder sk = SkippedSample.newBuilder().setSerial(x.serial()).setDrawnIndex(x.drawn())
+                        .setReplacementIndex(x.replacement()).setReplacementPath(x.replacementPath());
+                for (var u : x.unreadable())
+                    sk.addUnreadable(UnreadableFile.newBuilder().setIndex(u.index()).setPath(u.path()).setReason(u.reason()));
+                done.addSkippedSamples(sk);
+            }
+            reply(CoordinatorInbound.newBuilder().setStepDone(done).build());
+        } catch (TrainingDataException e) {
+            getContext().getLog().error("step {} of generation {}: {}", r.getStep(), generation, e.getMessage());
+            UnreadableFile.Builder file = UnreadableFile.newBuilder();
+            if (e.path() != null) file.setPath(e.path()).setReason(e.reason());
+            reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
+                    .setStep(r.getStep()).setRank(rank).setReason(e.getMessage()).setFailedPeerRank(-1)
+                    .setDataError(file)).build());
         } catch (CorruptStreamException e) {
             getContext().getLog().warn("step {} of generation {}: {}", r.getStep(), generation, e.getMessage());
             reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
@@ -205,6 +225,28 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
     private CoordinatorInbound failed(long step, String reason, int peer) {
         return CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
                 .setStep(step).setRank(rank).setReason(reason).setFailedPeerRank(peer)).build();
+    }
+
+    private Behavior<Command> onRunValidation(RunValidation v) {
+        if (v.getGeneration() != generation || session == null) return this;
+        ValidationDone.Builder reply = ValidationDone.newBuilder().setGeneration(generation).setStep(v.getStep()).setRank(rank);
+        try {
+            ValidationSet set = session.validation();
+            if (set.unavailable() != null) {
+                reply.setUnavailable(set.unavailable());
+            } else {
+                ValidationSet.Sums s = session.validate(v.getStep(), rank, worldSize);
+                reply.setClips(s.clips()).setSkippedClips(s.skipped()).setMaskedFrames(s.maskedFrames()).setLossSum(s.loss())
+                        .setCqtSum(s.cqt());
+                for (double x : s.crossEntropy()) reply.addCrossEntropySum(x);
+                for (long x : s.correct()) reply.addCorrect(x);
+            }
+        } catch (Exception e) {
+            getContext().getLog().error("validation after step {} failed", v.getStep(), e);
+            reply.setError(e.toString());
+        }
+        reply(CoordinatorInbound.newBuilder().setValidationDone(reply).build());
+        return this;
     }
 
     private Behavior<Command> onSaveCheckpoint(SaveCheckpoint s) {

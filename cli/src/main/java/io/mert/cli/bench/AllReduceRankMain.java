@@ -42,7 +42,7 @@ public final class AllReduceRankMain {
             String[] e = args[i].split("\\|");
             ring.add(new DataPlaneEndpoint(e[0], Integer.parseInt(e[1])));
         }
-        try (Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(aeronDir));
+        try (Aeron aeron = io.mert.allreduce.AeronClients.connect(aeronDir);
              RingAllReduce allReduce = new RingAllReduce(aeron, ring.get(rank), config)) {
             allReduce.startGeneration(1, rank, ring);
             run(allReduce, rank, ring.size(), plan, System.out);

@@ -19,9 +19,15 @@ public final class NodeProcesses implements AutoCloseable {
 
     /** Starts {@code mert args...} with its output in {@code logDir/name.log}. */
     public Process start(String name, List<String> args) throws IOException {
+        return start(name, List.of(), args);
+    }
+
+    /** As {@link #start(String, List)}, with extra JVM options (e.g. {@code -Dpekko...} settings). */
+    public Process start(String name, List<String> jvmOptions, List<String> args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx768m", "-XX:+UseSerialGC",
-                "-cp", System.getProperty("java.class.path"), mainClass));
+                "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx768m", "-XX:+UseSerialGC"));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
         cmd.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log(name).toFile());
         pb.environment().put("OMP_NUM_THREADS", "1");

@@ -33,7 +33,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A save is written into a hidden temporary directory, every file and the directory fsynced,
  * then renamed into place, so a crash leaves either the complete checkpoint or a temporary directory
- * that the next save removes. One writer per run directory; not thread-safe.
+ * that {@link #recoverInterruptedSaves()} (run by the next save and by resume) removes. Saving a step
+ * that already has a checkpoint moves the old one aside first (Linux cannot rename a directory over a
+ * non-empty one); a crash between the two renames leaves it aside, and recovery puts it back.
+ * Checkpoints are deleted by renaming them to a temporary name first, so a crash mid-deletion never
+ * leaves a half-deleted {@code step-} directory that looks like a damaged checkpoint.
+ * One writer per run directory; not thread-safe.
  */
 public final class CheckpointStore {
 
@@ -52,6 +57,13 @@ public final class CheckpointStore {
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{9,18})");
     private static final int MAX_LATEST_BYTES = 256;
     private static final String TMP_PREFIX = ".tmp-";
+    /** A complete checkpoint moved aside while the same step is saved again. */
+    private static final String DISPLACED_PREFIX = TMP_PREFIX + "old-";
+    private static final Pattern DISPLACED = Pattern.compile(Pattern.quote(DISPLACED_PREFIX) + "(step-\\d{9,18})-[0-9a-f]+");
+    /** A checkpoint being deleted (renamed first, so a crash mid-deletion leaves only a temporary). */
+    private static final String DISCARDED_PREFIX = TMP_PREFIX + "deleted-";
+    /** AtomicFiles' temporary for LATEST. */
+    private static final String LATEST_TMP_PREFIX = "." + LATEST_FILE + ".tmp-";
 
     private final Path runDir;
     private final Path checkpointsDir;
@@ -92,7 +104,7 @@ public final class CheckpointStore {
         FlatArrays.requireFlatFloat(expAvg, n, "exp_avg");
         FlatArrays.requireFlatFloat(expAvgSq, n, "exp_avg_sq");
         Files.createDirectories(checkpointsDir);
-        removeLeftoverTemporaries();
+        recoverInterruptedSaves();
 
         String name = dirName(step);
         Path tmp = checkpointsDir.resolve(TMP_PREFIX + name + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
@@ -116,12 +128,12 @@ public final class CheckpointStore {
             Path displaced = null;
             if (Files.exists(target)) {
                 // Saving the same step again (after a recovery): keep the old one until the new one is in place.
-                displaced = checkpointsDir.resolve(TMP_PREFIX + "old-" + name + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+                displaced = checkpointsDir.resolve(DISPLACED_PREFIX + name + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
                 Files.move(target, displaced);
             }
             AtomicFiles.moveAtomically(tmp, target);
             AtomicFiles.fsyncDirectory(checkpointsDir);
-            if (displaced != null) AtomicFiles.deleteRecursively(displaced);
+            if (displaced != null) discard(displaced);
         } catch (IOException | RuntimeException e) {
             try {
                 AtomicFiles.deleteRecursively(tmp);
@@ -159,25 +171,68 @@ public final class CheckpointStore {
             long s = stepOf(p);
             if (s > savedStep) {
                 LOG.warn("deleting checkpoint {}: it is newer than step {} just saved, from a timeline that was abandoned", p, savedStep);
-                AtomicFiles.deleteRecursively(p);
+                discard(p);
             } else {
                 keep.add(p);
             }
         }
         for (int i = 0; i < keep.size() - keepLast; i++) {
             LOG.info("retention (keep last {}): deleting {}", keepLast, keep.get(i));
-            AtomicFiles.deleteRecursively(keep.get(i));
+            discard(keep.get(i));
         }
     }
 
-    private void removeLeftoverTemporaries() throws IOException {
-        if (!Files.isDirectory(checkpointsDir)) return;
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(checkpointsDir, TMP_PREFIX + "*")) {
-            for (Path p : ds) {
-                LOG.info("removing {} left behind by an interrupted save", p);
-                AtomicFiles.deleteRecursively(p);
+    /** Deletes a checkpoint directory: renamed to a temporary name first, then removed. */
+    private void discard(Path dir) throws IOException {
+        Path trash = checkpointsDir.resolve(DISCARDED_PREFIX + dir.getFileName() + "-"
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        AtomicFiles.moveAtomically(dir, trash);
+        AtomicFiles.deleteRecursively(trash);
+    }
+
+    /**
+     * Cleans up after a save or deletion that a crash (SIGKILL, power loss) interrupted: a partial
+     * checkpoint in a temporary directory is removed, a complete one that was moved aside to be
+     * replaced by a new save of the same step is put back when the new one never arrived, and a
+     * half-written LATEST temporary is removed. Returns one sentence per thing done (each also logged
+     * at WARN), empty when the directory is clean. Run by every save and before a resume picks its
+     * checkpoint; one writer per run directory.
+     */
+    public List<String> recoverInterruptedSaves() throws IOException {
+        List<String> done = new ArrayList<>();
+        if (!Files.isDirectory(checkpointsDir)) return done;
+        List<Path> temporaries = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(checkpointsDir,
+                p -> p.getFileName().toString().startsWith(TMP_PREFIX) || p.getFileName().toString().startsWith(LATEST_TMP_PREFIX))) {
+            ds.forEach(temporaries::add);
+        }
+        temporaries.sort(Comparator.comparing(Path::toString));
+        for (Path p : temporaries) { // moved-aside checkpoints first: they are restored, not deleted
+            Matcher m = DISPLACED.matcher(p.getFileName().toString());
+            if (!m.matches()) continue;
+            Path original = checkpointsDir.resolve(m.group(1));
+            if (!Files.exists(original)) {
+                AtomicFiles.moveAtomically(p, original);
+                done.add("restored " + original + ": a save of the same step was interrupted after moving it aside");
             }
         }
+        for (Path p : temporaries) {
+            if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) continue; // restored above
+            String name = p.getFileName().toString();
+            String what = name.startsWith(DISPLACED_PREFIX) ? "a checkpoint already replaced by its new save"
+                    : name.startsWith(DISCARDED_PREFIX) ? "a checkpoint whose deletion was interrupted"
+                    : name.startsWith(LATEST_TMP_PREFIX) ? "an unfinished update of " + LATEST_FILE
+                    : "a partial checkpoint from an interrupted save";
+            try {
+                AtomicFiles.deleteRecursively(p);
+            } catch (java.nio.file.NoSuchFileException gone) {
+                continue; // removed meanwhile
+            }
+            done.add("removed " + p + ": " + what);
+        }
+        if (!done.isEmpty()) AtomicFiles.fsyncDirectory(checkpointsDir);
+        done.forEach(line -> LOG.warn("checkpoint recovery: {}", line));
+        return done;
     }
 
     /** Complete checkpoint directories (named step-NNNNNNNNN), oldest step first. Temporaries are ignored. */

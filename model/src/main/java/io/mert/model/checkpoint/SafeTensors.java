@@ -319,10 +319,16 @@ public final class SafeTensors {
 
     /** Reads every tensor of {@code file} as floats (F32, or F16/BF16 widened), in data order. */
     public static Map<String, FloatTensor> readAll(Path file) throws IOException {
+        return readSelected(file, name -> true);
+    }
+
+    /** Reads the tensors of {@code file} whose names {@code wanted} accepts, as floats, in data order. */
+    public static Map<String, FloatTensor> readSelected(Path file, java.util.function.Predicate<String> wanted) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             Header h = readHeader(ch, file.toString());
             Map<String, FloatTensor> out = new LinkedHashMap<>();
             for (TensorInfo t : h.tensors()) {
+                if (!wanted.test(t.name())) continue;
                 requireFloat(t, h.file());
                 if (t.numel() > Integer.MAX_VALUE - 8) {
                     throw new CheckpointFormatException(h.file() + ": tensor '" + t.name() + "' has " + t.numel()

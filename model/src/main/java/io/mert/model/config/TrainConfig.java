@@ -41,7 +41,13 @@ public record TrainConfig(
         int keepLast,
         int worldSize,
         int minWorldSize,
-        double stepTimeoutSeconds) {
+        double stepTimeoutSeconds,
+        boolean strictData,
+        String validSubset,
+        int validateIntervalUpdates,
+        int validateAfterUpdates,
+        boolean disableValidation,
+        int maxValidSteps) {
 
     public static TrainConfig from(ConfigTree t) {
         Reader r = new Reader(t);
@@ -100,7 +106,35 @@ public record TrainConfig(
                 r.integer("checkpoint.keep_interval_updates", 3, 1, 1_000_000),
                 worldSize,
                 minWorld,
-                r.number("distributed_training.step_timeout_s", 120.0, 1, 86400));
+                r.number("distributed_training.step_timeout_s", 120.0, 1, 86400),
+                r.bool("dataset.strict_data", false),
+                validSubset(r),
+                r.integer("dataset.validate_interval_updates", 0, 0, Integer.MAX_VALUE),
+                r.integer("dataset.validate_after_updates", 0, 0, Integer.MAX_VALUE),
+                r.bool("dataset.disable_validation", false),
+                r.integer("dataset.max_valid_steps", 0, 0, Integer.MAX_VALUE));
+    }
+
+    /** fairseq's {@code dataset.valid_subset}: one split name (we validate on one), a manifest file stem. */
+    private static String validSubset(Reader r) {
+        String s = r.string("dataset.valid_subset", "valid").trim();
+        if (!s.matches("[A-Za-z0-9_.-]+") || s.startsWith("."))
+            throw new ConfigException("dataset.valid_subset='" + s + "': expected one split name such as valid "
+                    + "(letters, digits, '_', '-', '.'; several comma-separated subsets are not supported)");
+        return s;
+    }
+
+    /**
+     * fairseq's rule for when to validate after {@code completed} updates: at every periodic checkpoint
+     * ({@code checkpoint.save_interval_updates}) and at the last update, plus every
+     * {@code dataset.validate_interval_updates} when that is positive; never with
+     * {@code dataset.disable_validation}, nor before {@code dataset.validate_after_updates}.
+     * (fairseq also validates at the end of every {@code dataset.validate_interval} epochs; we do not.)
+     */
+    public boolean validatesAfter(long completed) {
+        if (disableValidation || completed <= 0 || completed < validateAfterUpdates) return false;
+        return completed % saveIntervalUpdates == 0 || completed >= maxUpdate
+                || (validateIntervalUpdates > 0 && completed % validateIntervalUpdates == 0);
     }
 
     public static TrainConfig load(Path file, List<String> overrides) {
@@ -116,7 +150,8 @@ public record TrainConfig(
         return new TrainConfig(tree, seed, logInterval, manifestDir, labelDir, labels, maxSampleSize,
                 model.withLabelClasses(classes), globalBatch, maxUpdate, lr, clipNorm, beta1, beta2, adamEps, weightDecay,
                 warmupUpdates, totalNumUpdate, endLearningRate, power, saveIntervalUpdates, keepLast, worldSize,
-                minWorldSize, stepTimeoutSeconds);
+                minWorldSize, stepTimeoutSeconds, strictData, validSubset, validateIntervalUpdates, validateAfterUpdates,
+                disableValidation, maxValidSteps);
     }
 
     /** Fewest input samples for which the conv extractor gives {@code frames} frames (its layers inverted). */

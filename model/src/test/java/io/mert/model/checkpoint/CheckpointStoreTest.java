@@ -14,6 +14,7 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -208,6 +209,61 @@ class CheckpointStoreTest {
         store.load(dir).readModel(layout, p);
         SafeTensorsTest.assertSameBits(b[0].toFloatVector(), p.toFloatVector());
         assertEquals(1, store.listCheckpoints().size());
+    }
+
+    /**
+     * The states a crash can leave between the renames of a save (the file system steps a SIGKILL can
+     * stop between), reproduced by hand: recovery must put every complete checkpoint back and remove
+     * only temporaries, and a resume must then pick the newest complete checkpoint.
+     */
+    @Test
+    void aCrashBetweenTheRenamesOfAReSaveLosesNoCheckpoint() throws IOException {
+        CheckpointStore store = new CheckpointStore(runDir, 1); // keep 1: the moved-aside copy is the only one
+        save(store, 10);
+        Path checkpoints = runDir.resolve("checkpoints");
+        // re-save of step 10 killed after moving the old one aside, before the new one was renamed in
+        Path aside = checkpoints.resolve(".tmp-old-step-000000010-1a2b");
+        Files.move(checkpoints.resolve("step-000000010"), aside);
+        Path partial = Files.createDirectories(checkpoints.resolve(".tmp-step-000000010-3c4d"));
+        Files.write(partial.resolve("model.safetensors"), new byte[] {1, 2, 3});
+        Files.write(checkpoints.resolve(".LATEST.tmp-5e6f"), "step-0000".getBytes(StandardCharsets.US_ASCII));
+        assertTrue(store.loadLatestValid().isEmpty(), "without recovery the moved-aside checkpoint is invisible");
+
+        List<String> report = store.recoverInterruptedSaves();
+        assertEquals(3, report.size(), report.toString());
+        assertTrue(report.get(0).startsWith("restored") && report.get(0).contains("step-000000010"), report.toString());
+        assertHoldsStep(store.loadLatestValid().orElseThrow(), 10);
+        try (var s = Files.list(checkpoints)) {
+            assertEquals(List.of("LATEST", "step-000000010"), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        assertTrue(logs.list.stream().anyMatch(e -> e.getLevel() == Level.WARN
+                && e.getFormattedMessage().contains("partial checkpoint from an interrupted save")));
+        assertEquals(List.of(), store.recoverInterruptedSaves(), "nothing left to do");
+
+        // killed after the new one was renamed in, before the old copy was deleted: the new one stays
+        INDArray[] b = buffers(99);
+        store.save(10, layout, b[0], b[1], b[2], 15, TrainerStateTest.sample(10));
+        Path staleCopy = checkpoints.resolve(".tmp-old-step-000000010-7a8b");
+        Files.createDirectories(staleCopy);
+        store.recoverInterruptedSaves();
+        assertFalse(Files.exists(staleCopy));
+        INDArray p = Nd4j.create(DataType.FLOAT, layout.totalSize());
+        store.loadLatestValid().orElseThrow().readModel(layout, p);
+        SafeTensorsTest.assertSameBits(b[0].toFloatVector(), p.toFloatVector());
+    }
+
+    @Test
+    void retentionDeletesByRenamingFirstSoAKillMidDeletionLeavesNoDamagedCheckpoint() throws IOException {
+        CheckpointStore store = new CheckpointStore(runDir, 1);
+        save(store, 10);
+        // a deletion killed half way: only a temporary name is left, never a half-empty step-* directory
+        Path half = Files.createDirectories(runDir.resolve("checkpoints/.tmp-deleted-step-000000005-9c"));
+        Files.write(half.resolve("optimizer.safetensors"), new byte[] {7});
+        save(store, 20);
+        try (var s = Files.list(runDir.resolve("checkpoints"))) {
+            assertEquals(List.of("LATEST", "step-000000020"), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        assertTrue(logs.list.stream().noneMatch(e -> e.getFormattedMessage().contains("DAMAGED")));
     }
 
     @Test

@@ -53,7 +53,11 @@ public final class NodeConfig {
         String seeds = seedNodes.stream()
                 .map(s -> "\"pekko://" + SYSTEM_NAME + "@" + s + "\"")
                 .collect(Collectors.joining(","));
-        return ConfigFactory.parseString(String.join("\n",
+        // -Dpekko.* system properties (e.g. through MERT_JAVA_OPTS) win over the settings below, so an
+        // operator can tune, say, how long an unreachable worker has to come back before it is downed
+        // (pekko.cluster.split-brain-resolver.stable-after) without a new build.
+        Config operator = ConfigFactory.systemProperties().withOnlyPath("pekko");
+        return operator.withFallback(ConfigFactory.parseString(String.join("\n",
                         "pekko.actor.provider = cluster",
                         "pekko.loggers = [\"org.apache.pekko.event.slf4j.Slf4jLogger\"]",
                         "pekko.logging-filter = \"org.apache.pekko.event.slf4j.Slf4jLoggingFilter\"",
@@ -79,7 +83,7 @@ public final class NodeConfig {
                         "pekko.cluster.split-brain-resolver.stable-after = 5s",
                         "pekko.cluster.failure-detector.acceptable-heartbeat-pause = 4s",
                         "pekko.coordinated-shutdown.exit-jvm = off",
-                        "pekko.coordinated-shutdown.run-by-jvm-shutdown-hook = on"))
+                        "pekko.coordinated-shutdown.run-by-jvm-shutdown-hook = on")))
                 .withFallback(security.config())
                 .withFallback(ConfigFactory.load());
     }
