@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** {@code mert bench}: benchmarks that print our numbers next to a peer's. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks, each printing a ratio against its peer.",
-        subcommands = {AllReduceBenchCommand.class, StepBenchCommand.class, ScalingBenchCommand.class, RecoveryBenchCommand.class})
+        subcommands = {AllReduceBenchCommand.class, StepBenchCommand.class, ScalingBenchCommand.class, RecoveryBenchCommand.class,
+                ResampleBenchCommand.class, LoaderBenchCommand.class})
 final class BenchCommand implements Runnable {
 
     @CommandLine.Spec

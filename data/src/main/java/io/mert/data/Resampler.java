@@ -94,9 +94,25 @@ public final class Resampler {
         for (int t = 0; t < taps; t++) {
             double tau = frac - (t - reach); // output time minus input sample time, in input samples
             double r = tau / halfWidth;
-            h[t] = Math.abs(r) >= 1 ? 0f : (float) (cutoff * sinc(cutoff * tau) * bessel0(BETA * Math.sqrt(1 - r * r)) / bessel0(BETA));
+            h[t] = (float) kernel(tau);
         }
     }
+
+    /**
+     * The filter's continuous impulse response at {@code tau} input samples from the output instant: the
+     * taps are its samples at the {@code outRate / gcd} phases. Its frequency response is the resampler's:
+     * sampled at {@code 1/up} input samples, it is the low-pass of the equivalent upsample-filter-downsample.
+     */
+    public double kernel(double tau) {
+        double r = tau / halfWidth;
+        return Math.abs(r) >= 1 ? 0 : cutoff * sinc(cutoff * tau) * bessel0(BETA * Math.sqrt(1 - r * r)) / bessel0(BETA);
+    }
+
+    /** Half-length of the impulse response in input samples ({@link #kernel} is zero beyond). */
+    public double halfWidth() { return halfWidth; }
+
+    /** Phases of the polyphase filter: {@code outRate / gcd(inRate, outRate)}. */
+    public int phases() { return up; }
 
     private static double sinc(double x) {
         if (Math.abs(x) < 1e-12) return 1.0;

@@ -2,7 +2,6 @@ package io.mert.data;
 
 import io.mert.data.audio.AudioDecoders;
 import io.mert.data.audio.DecodedAudio;
-import org.jtransforms.fft.DoubleFFT_1D;
 import org.junit.jupiter.api.Test;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,23 +44,7 @@ class ResamplerSoxReferenceTest {
 
     /** Power of ref over power of (ours - ref), both Hann windowed over [edge, n - edge), in bins below {@code bandHz}. */
     static double bandSnrDb(float[] ref, float[] ours, int rate, double bandHz, int edge) {
-        int n = ref.length - 2 * edge;
-        double[] r = new double[n], d = new double[n];
-        for (int i = 0; i < n; i++) {
-            double w = 0.5 - 0.5 * Math.cos(2 * Math.PI * i / (n - 1));
-            r[i] = w * ref[edge + i];
-            d[i] = w * (ours[edge + i] - ref[edge + i]);
-        }
-        DoubleFFT_1D fft = new DoubleFFT_1D(n);
-        fft.realForward(r);
-        fft.realForward(d);
-        int maxBin = (int) Math.floor(bandHz * n / rate);
-        double sig = 0, err = 0;
-        for (int k = 1; k <= maxBin && 2 * k + 1 < n; k++) {
-            sig += r[2 * k] * r[2 * k] + r[2 * k + 1] * r[2 * k + 1];
-            err += d[2 * k] * d[2 * k] + d[2 * k + 1] * d[2 * k + 1];
-        }
-        return 10 * Math.log10(sig / err);
+        return BandSnr.db(ref, ours, rate, bandHz, edge);
     }
 
     private static double energy(float[] x, int edge) {
