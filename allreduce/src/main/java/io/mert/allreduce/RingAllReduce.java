@@ -123,6 +123,16 @@ public final class RingAllReduce implements AutoCloseable {
     private long wrongWireAtStart;
     private String corruption; // set by the frame handler when the upstream stream broke the protocol
 
+    // the state transfer in progress (transferParts == null: none)
+    private final StateHandler stateHandler = new StateHandler();
+    private final Cursor sendCursor = new Cursor();
+    private final Cursor receiveCursor = new Cursor();
+    private AtomicBuffer[] transferParts;
+    private int[] transferCounts;
+    private boolean transferOverwrite;
+    private int transferReceived;
+    private int transferSent;
+
     public RingAllReduce(Aeron aeron, DataPlaneEndpoint self, AllReduceConfig config) {
         this.aeron = aeron;
         this.config = config;
@@ -345,6 +355,176 @@ public final class RingAllReduce implements AutoCloseable {
         long wrong = droppedWrongWire - wrongWireAtStart;
         return wrong == 0 ? "" : "; " + wrong + " frames from it were in another wire format than this rank's "
                 + wire.configName() + ": every rank of a ring must use the same format (distributed_training.allreduce_wire)";
+    }
+
+    /**
+     * State transfer: copies {@code parts} (the first {@code floatCounts[p]} floats of each) from rank
+     * {@code donor} to every other rank of this generation. The chunks pass along the ring in order,
+     * donor → donor+1 → ... → donor-1, each rank forwarding a chunk as soon as it has it, with the
+     * allreduce's frame header ({@link AllReduceFrame#STATE_TRANSFER_STEP}, {@link AllReduceFrame#STATE_TRANSFER_ROUND})
+     * and the same checks: only the upstream's session, this generation, the expected sender, world size,
+     * chunk index, offset and length; a chunk repeated aborts with {@link CorruptStreamException}.
+     * Every rank of the generation must call this, with the same geometry, before its first allreduce.
+     *
+     * @param overwrite     false on a rank that already holds the donor's state: it forwards its own
+     *                      copy and leaves its buffers alone, so a failed transfer cannot spoil it
+     * @param idleTimeout   a neighbour that neither sends nor takes a chunk for this long ends the
+     *                      transfer with {@link PeerFailureException} (a joiner may still be opening its
+     *                      training session when the donor starts, so this is longer than the peer timeout)
+     * @return the bytes this rank received (or, on the donor, sent)
+     */
+    public long transferState(AtomicBuffer[] parts, int[] floatCounts, int donor, boolean overwrite,
+                              java.time.Duration idleTimeout) throws PeerFailureException {
+        if (generation < 0) throw new IllegalStateException("startGeneration must come before transferState");
+        if (step != -1) throw new IllegalStateException("the state transfer must come before the generation's first allreduce");
+        if (donor < 0 || donor >= worldSize) throw new IllegalArgumentException("donor rank " + donor + " outside a ring of " + worldSize);
+        if (parts.length != floatCounts.length) throw new IllegalArgumentException(parts.length + " parts but " + floatCounts.length + " counts");
+        long bytes = 0;
+        int chunkTotal = 0;
+        for (int p = 0; p < parts.length; p++) {
+            if (floatCounts[p] < 0 || (long) floatCounts[p] * Float.BYTES > parts[p].capacity()) {
+                throw new IllegalArgumentException("part " + p + ": " + floatCounts[p] + " floats do not fit " + parts[p].capacity() + " bytes");
+            }
+            bytes += (long) floatCounts[p] * Float.BYTES;
+            chunkTotal += (floatCounts[p] + chunkFloats - 1) / chunkFloats;
+        }
+        if (worldSize == 1) return 0;
+        boolean receives = rank != donor, sends = nextRank != donor;
+        transferParts = parts;
+        transferCounts = floatCounts;
+        transferOverwrite = overwrite;
+        transferReceived = transferSent = 0;
+        sendCursor.reset();
+        receiveCursor.reset();
+        corruption = null;
+        long timeoutNanos = idleTimeout.toNanos();
+        lastReceiveNanos = lastSendNanos = System.nanoTime();
+        try {
+            while ((receives && transferReceived < chunkTotal) || (sends && transferSent < chunkTotal)) {
+                int work = 0;
+                int available = receives ? transferReceived : chunkTotal;
+                while (sends && transferSent < available && trySendState()) {
+                    transferSent++;
+                    work++;
+                    lastSendNanos = System.nanoTime();
+                }
+                if (receives && transferReceived < chunkTotal) work += subscription.controlledPoll(stateHandler, FRAGMENT_LIMIT);
+                if (corruption != null) {
+                    throw new CorruptStreamException(prevRank, corruption + " (generation " + generation
+                            + ", state transfer): the stream from rank " + prevRank + " was injected into or is corrupt");
+                }
+                if (work > 0) {
+                    idle.reset();
+                    continue;
+                }
+                if (abortBefore > generation) {
+                    throw new PeerFailureException(PeerFailureException.NO_PEER, "generation " + generation
+                            + " was replaced by generation " + abortBefore + " during the state transfer");
+                }
+                long now = System.nanoTime();
+                if (sends && transferSent < (receives ? transferReceived : chunkTotal) && now - lastSendNanos > timeoutNanos) {
+                    throw new PeerFailureException(nextRank, "rank " + nextRank + " did not take state-transfer frames for "
+                            + idleTimeout.toMillis() + " ms (generation " + generation + ", " + transferSent + "/" + chunkTotal + " chunks sent)");
+                }
+                if (receives && transferReceived < chunkTotal && now - lastReceiveNanos > timeoutNanos) {
+                    throw new PeerFailureException(prevRank, "no state-transfer frames from rank " + prevRank + " for "
+                            + idleTimeout.toMillis() + " ms (generation " + generation + ", " + transferReceived + "/" + chunkTotal
+                            + " chunks received)");
+                }
+                idle.idle();
+            }
+        } finally {
+            transferParts = null;
+            transferCounts = null;
+        }
+        return bytes;
+    }
+
+    private boolean trySendState() {
+        int count = sendCursor.count();
+        long result = publication.tryClaim(length(count, WireFormat.FP32), claim);
+        if (result > 0) {
+            MutableDirectBuffer b = claim.buffer();
+            int at = claim.offset();
+            writeHeader(b, at, generation, STATE_TRANSFER_STEP, STATE_TRANSFER_ROUND, rank, transferSent, sendCursor.first,
+                    count, worldSize, WireFormat.FP32); // state travels exactly, whatever the gradients' wire
+            b.putBytes(at + HEADER_LENGTH, transferParts[sendCursor.part], sendCursor.first * Float.BYTES, count * Float.BYTES);
+            claim.commit();
+            sendCursor.advance();
+            return true;
+        }
+        if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED) {
+            throw new IllegalStateException("state-transfer publication to rank " + nextRank + " is unusable (" + result + ")");
+        }
+        return false;
+    }
+
+    /** Position of the next chunk of a state transfer, in order over all parts. */
+    private final class Cursor {
+        int part;
+        int first;
+
+        void reset() {
+            part = 0;
+            first = 0;
+            skipEmpty();
+        }
+
+        int count() {
+            return Math.min(chunkFloats, transferCounts[part] - first);
+        }
+
+        void advance() {
+            first += count();
+            skipEmpty();
+        }
+
+        private void skipEmpty() {
+            while (part < transferCounts.length && first >= transferCounts[part]) {
+                part++;
+                first = 0;
+            }
+        }
+    }
+
+    private final class StateHandler implements ControlledFragmentHandler {
+        @Override
+        public Action onFragment(DirectBuffer buffer, int offset, int length, Header header) {
+            boolean upstream = header.sessionId() == upstreamSession;
+            if ((header.flags() & FrameDescriptor.UNFRAGMENTED) != FrameDescriptor.UNFRAGMENTED || length < HEADER_LENGTH) {
+                return upstream ? handler.malformed("fragmented or short frame") : handler.foreign();
+            }
+            long g = AllReduceFrame.generation(buffer, offset);
+            if (!upstream) {
+                if (g > generation && header.sessionId() == sessionId(g, sender(buffer, offset))) return Action.ABORT;
+                return handler.foreign();
+            }
+            if (g != generation) return handler.malformed("frame of another generation in this generation's session");
+            if (step(buffer, offset) != STATE_TRANSFER_STEP) return Action.ABORT; // a training step's: not for this operation
+            if (sender(buffer, offset) != prevRank || worldSize(buffer, offset) != worldSize
+                    || round(buffer, offset) != STATE_TRANSFER_ROUND || wireFormat(buffer, offset) != WireFormat.FP32.code()) {
+                return handler.malformed("state-transfer frame from an unexpected sender or ring");
+            }
+            int chunk = chunk(buffer, offset);
+            if (chunk >= 0 && chunk < transferReceived) {
+                corruption = "state-transfer chunk " + chunk + " arrived twice";
+                return Action.BREAK;
+            }
+            int count = count(buffer, offset);
+            if (chunk != transferReceived || receiveCursor.part >= transferCounts.length
+                    || floatOffset(buffer, offset) != receiveCursor.first || count != receiveCursor.count()
+                    || length != length(count, WireFormat.FP32)) {
+                return handler.malformed("state-transfer frame that does not fit the state's geometry");
+            }
+            if (transferOverwrite) {
+                transferParts[receiveCursor.part].putBytes(receiveCursor.first * Float.BYTES, buffer, offset + HEADER_LENGTH,
+                        count * Float.BYTES);
+            }
+            receiveCursor.advance();
+            transferReceived++;
+            lastReceiveNanos = System.nanoTime();
+            return Action.CONTINUE;
+        }
     }
 
     private boolean trySend(int round, int chunk) {

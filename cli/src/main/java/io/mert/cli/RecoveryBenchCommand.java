@@ -40,6 +40,10 @@ final class RecoveryBenchCommand implements Callable<Integer> {
     @Option(names = "--workdir", description = "where the corpus, run and node logs go (default: a temp directory, deleted after)")
     Path workdir;
 
+    @Option(names = "--state-transfer", defaultValue = "aeron",
+            description = "how the joiner gets the state: aeron (from a donor) or checkpoint (distributed_training.state_transfer; default ${DEFAULT-VALUE})")
+    String stateTransfer;
+
     private Path tls;
 
     @Override
@@ -57,12 +61,12 @@ final class RecoveryBenchCommand implements Callable<Integer> {
         List<Trial> results = new ArrayList<>();
         try {
             out.printf(Locale.ROOT, "mert bench recovery: tiny preset, %d worker processes + coordinator on loopback, %d trial(s); "
-                    + "%d cores%n", workers, trials, Runtime.getRuntime().availableProcessors());
+                    + "%d cores; joins via %s%n", workers, trials, Runtime.getRuntime().availableProcessors(), stateTransfer);
             DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 10, 8, 3, out);
             Path run = work.resolve("run");
             ConfigTree tree = DemoPipeline.config(data, run, workers, 100_000, crop).withOverrides(List.of(
                     "dataset.global_batch_size=" + (2 * workers), "checkpoint.save_interval_updates=100000",
-                    "common.log_interval=1"));
+                    "common.log_interval=1", "distributed_training.state_transfer=" + stateTransfer));
             Path config = work.resolve("config.yaml");
             Files.writeString(config, tree.toYaml());
             tls = work.resolve("tls");
@@ -101,6 +105,7 @@ final class RecoveryBenchCommand implements Callable<Integer> {
                     results.add(r);
                     out.printf(Locale.ROOT, "  trial %d: loss detected %.1f s, next step %.1f s after the kill; join %.1f s%n",
                             t + 1, r.detectS(), r.recoverS(), r.joinS());
+                    printJoinState(out, events, joinStart);
                 }
             }
         } catch (Exception e) {
@@ -114,6 +119,21 @@ final class RecoveryBenchCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "  worst join (process start -> first step with it): %.1f s  (goal < 20 s: %s)%n", join,
                 join < 20 ? "met" : "NOT met");
         return 0;
+    }
+
+    /** Where the joiner's state came from: the donor transfer's size and time, or the checkpoint written for it. */
+    private static void printJoinState(PrintStream out, Path events, long since) throws IOException {
+        for (JsonNode e : lines(events)) {
+            if (e.get("time_ms").asLong() < since) continue;
+            switch (e.get("event").asText()) {
+                case "state_transferred" -> out.printf(Locale.ROOT, "    state from donor %s over Aeron: %.2f MB in %.0f ms "
+                        + "(generation start %.0f ms)%n", e.get("donor").asText(), e.get("bytes").asLong() / 1e6,
+                        e.get("ms").asDouble(), e.get("generation_start_ms").asDouble());
+                case "state_transfer_failed" -> out.printf(Locale.ROOT, "    state transfer FAILED: %s%n", e.get("reason").asText());
+                case "checkpoint_saved" -> out.printf(Locale.ROOT, "    checkpoint written for the join: %s%n", e.get("path").asText());
+                default -> { }
+            }
+        }
     }
 
     private Process startWorker(NodeProcesses nodes, String coordinator, int i) throws IOException {

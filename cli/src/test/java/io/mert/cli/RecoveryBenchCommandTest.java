@@ -32,6 +32,9 @@ class RecoveryBenchCommandTest {
         double detect = Double.parseDouble(m.group(1)), recover = Double.parseDouble(m.group(2)), join = Double.parseDouble(m.group(3));
         assertTrue(detect > 0 && recover >= detect, "the next step comes after the loss is detected: " + out);
         assertTrue(join > 0, out);
+        // separate JVMs over UDP: the joiner got the state from the surviving worker, not from a checkpoint
+        assertTrue(out.contains("state from donor w0 over Aeron"), out);
+        assertFalse(out.contains("checkpoint written for the join"), out);
         assertTrue(out.contains("worst kill -> next step:"), out);
     }
 }

@@ -69,12 +69,13 @@ class StallAndPartitionTest {
             assertEquals(1, ev.stream().filter(e -> is(e, "worker_registered", "b")).count(),
                     "b came back through readmission, not by being downed and registering again: " + ev);
             assertTrue(ev.stream().noneMatch(e -> e.get("event").asText().equals("rollback")), "no divergence: " + ev);
-            // b missed the steps trained without it: it got the current parameters from the checkpoint
-            // written at the boundary where it was readmitted (the coordinator starts a generation only
-            // when every rank reports the same step and parameter checksum, else it rolls back)
+            // b missed the steps trained without it: it got the current parameters and optimizer state from
+            // a (the donor) over Aeron at the boundary where it was readmitted (the coordinator starts a
+            // generation only when every rank reports the same step and parameter checksum, else it rolls back)
             long at = rejoined.get("step").asLong();
-            assertTrue(ev.stream().anyMatch(e -> e.get("event").asText().equals("checkpoint_saved") && e.get("step").asLong() == at),
-                    "checkpoint at step " + at + " for the readmitted worker: " + ev);
+            assertTrue(ev.stream().anyMatch(e -> e.get("event").asText().equals("state_transferred") && e.get("step").asLong() == at
+                            && e.get("donor").asText().equals("a") && e.get("receivers").toString().contains("\"b\"")),
+                    "state transfer from a to b at step " + at + ": " + ev);
             List<JsonNode> steps = MetricsLog.read(metrics);
             assertTrue(steps.stream().anyMatch(m -> m.get("world_size").asInt() == 1 && m.get("step").asLong() <= at),
                     "a trained alone while b was stalled");

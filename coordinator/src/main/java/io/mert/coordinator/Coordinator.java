@@ -128,6 +128,20 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private long runStartNanos;
     /** Files reported unreadable so far: a warning is logged once per file, an event per skipped draw. */
     private final java.util.Set<String> warnedUnreadable = new java.util.HashSet<>();
+    /**
+     * Workers known to hold the state after {@code completed} steps that every rank agreed on (they reported
+     * it in the last StepDone or GenerationReady): the possible donors of a state transfer. A worker admitted
+     * or readmitted is not in it until it has received the state.
+     */
+    private final java.util.Set<String> current = new java.util.HashSet<>();
+    /** The state transfer of the generation being started: donor rank (-1: none) and receiving ranks. */
+    private int transferDonor = -1;
+    private List<Integer> transferReceivers = List.of();
+    /** A state transfer at this step failed: joins at this step go through a checkpoint instead. */
+    private long transferFallbackStep = -1;
+    /** The rank that writes the checkpoint requested now: rank 0, or the donor when a transfer failed. */
+    private int checkpointRank;
+    private long generationStartNanos;
     /** Set when the run stops for unreadable training data: why, for the exit message. */
     private String dataErrorStop;
     /** Ranks that reported the current step's data error without naming the file. */
@@ -214,6 +228,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     private Behavior<Command> admit(Member m) {
         registered.put(m.id(), m);
+        current.remove(m.id()); // a new or returning process: its state is unknown until it gets the current one
         getContext().watchWith(m.inbox(), new WorkerLost(m.id(), m.inbox()));
         if (phase == Phase.WAITING_FOR_WORKERS) {
             if (registered.size() >= Math.max(config.worldSize(), config.minWorldSize())) return startGeneration();
@@ -259,6 +274,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             Member m = registered.remove(id);
             if (m == null) continue;
             getContext().unwatch(m.inbox());
+            current.remove(id);
             memberLost |= members.contains(m);
             event("worker_lost", RunLog.object().put("worker", id).put("reason", reason).put("step", completed));
         }
@@ -289,7 +305,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         generationWorkers.remove(generation - GENERATIONS_REMEMBERED);
         ready.clear();
         done.clear();
+        checkpointRank = 0;
         phase = Phase.STARTING_GENERATION;
+        planStateTransfer();
+        generationStartNanos = System.nanoTime();
         List<DataPlaneEndpoint> ring = members.stream().map(Member::endpoint).toList();
         for (int rank = 0; rank < members.size(); rank++) {
             StartGeneration.Builder sg = StartGeneration.newBuilder()
@@ -297,16 +316,52 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     .setConfigYaml(config.tree().toYaml()).setConfigHash(config.configHash())
                     .setRunDir(settings.runDir().toString()).setStep(completed)
                     .setCoordinatorInbox(inboxAddress).setForceRestore(forceRestore);
-            if (lastCheckpoint != null && lastCheckpointStep == completed) sg.setRestoreCheckpoint(lastCheckpoint.toString());
+            if (transferDonor >= 0) {
+                sg.setStateTransfer(true).setStateDonorRank(transferDonor).addAllStateReceiverRanks(transferReceivers);
+            } else if (lastCheckpoint != null && lastCheckpointStep == completed) {
+                sg.setRestoreCheckpoint(lastCheckpoint.toString());
+            }
             members.get(rank).inbox().tell(WorkerInbound.newBuilder().setStartGeneration(sg).build());
         }
         ArrayNode ids = RunLog.object().arrayNode();
         members.forEach(m -> ids.add(m.id()));
         ObjectNode e = RunLog.object().put("generation", generation).put("world_size", members.size()).put("step", completed);
         e.set("workers", ids);
+        if (transferDonor >= 0) e.put("state_donor", members.get(transferDonor).id());
         event("generation_started", e);
         timers.startSingleTimer(TIMER, new Timeout(generation, completed, phase), settings.stepTimeout());
         return this;
+    }
+
+    /** The members that a generation started now would have: the first registered, up to one per clip. */
+    private List<Member> candidates() {
+        List<Member> chosen = new ArrayList<>(registered.values());
+        return chosen.size() > config.globalBatch() ? chosen.subList(0, config.globalBatch()) : chosen;
+    }
+
+    /** Whether a generation started now can give its newcomers the state from a donor rather than a checkpoint. */
+    private boolean donorAvailable() {
+        if (config.stateTransfer() != TrainConfig.StateTransfer.AERON || forceRestore || transferFallbackStep == completed) return false;
+        return candidates().stream().anyMatch(m -> current.contains(m.id()));
+    }
+
+    /**
+     * Names the donor (the lowest rank holding the current state) and the receivers (the members that do
+     * not) of the generation being started, when the state can travel over Aeron; else none.
+     */
+    private void planStateTransfer() {
+        transferDonor = -1;
+        transferReceivers = List.of();
+        if (!donorAvailable()) return;
+        int donor = -1;
+        List<Integer> receivers = new ArrayList<>();
+        for (int rank = 0; rank < members.size(); rank++) {
+            if (!current.contains(members.get(rank).id())) receivers.add(rank);
+            else if (donor < 0) donor = rank;
+        }
+        if (donor < 0 || receivers.isEmpty()) return;
+        transferDonor = donor;
+        transferReceivers = List.copyOf(receivers);
     }
 
     private Behavior<Command> onReady(GenerationReady r) {
@@ -315,16 +370,62 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         ready.put(r.getRank(), r);
         if (ready.size() < members.size()) return this;
         timers.cancel(TIMER);
+        if (transferDonor >= 0) {
+            String failure = null;
+            for (GenerationReady x : ready.values()) {
+                if (!x.getStateTransferError().isEmpty()) failure = "rank " + x.getRank() + ": " + x.getStateTransferError();
+            }
+            if (failure != null) return stateTransferFailed(failure);
+        }
         long checksum = ready.get(0).getParamChecksum();
         boolean consistent = ready.values().stream()
                 .allMatch(x -> x.getStep() == completed && x.getParamChecksum() == checksum);
         if (!consistent) return rollBack("workers disagree on their state after a generation change: " + describe(ready));
+        if (transferDonor >= 0) recordStateTransfer();
+        current.clear();
+        members.forEach(m -> current.add(m.id()));
         forceRestore = false;
         phase = Phase.RUNNING_STEP;
         if (runStartNanos == 0) runStartNanos = System.nanoTime();
         // a validation pass that a lost worker interrupted is redone by the new generation
         if (validationDue == completed) return startValidation();
         return nextStepOrFinish();
+    }
+
+    private void recordStateTransfer() {
+        double ms = 0;
+        for (GenerationReady x : ready.values()) ms = Math.max(ms, x.getStateTransferMs());
+        ArrayNode to = RunLog.object().arrayNode();
+        transferReceivers.forEach(rank -> to.add(members.get(rank).id()));
+        ObjectNode e = RunLog.object().put("step", completed).put("generation", generation)
+                .put("donor", members.get(transferDonor).id()).put("bytes", ready.get(transferDonor).getStateBytes())
+                .put("ms", ms).put("generation_start_ms", (System.nanoTime() - generationStartNanos) / 1e6)
+                .put("param_checksum", Long.toHexString(ready.get(transferDonor).getParamChecksum()));
+        e.set("receivers", to);
+        event("state_transferred", e);
+    }
+
+    /**
+     * The donor's state did not arrive intact (or a rank timed out): the donor, whose state the transfer
+     * never touches, writes a checkpoint at this step unless there is one, and the next generation
+     * restores the newcomers from it.
+     */
+    private Behavior<Command> stateTransferFailed(String why) {
+        int donor = transferDonor;
+        ArrayNode to = RunLog.object().arrayNode();
+        transferReceivers.forEach(rank -> to.add(members.get(rank).id()));
+        getContext().getLog().warn("state transfer at step {} failed ({}); falling back to a checkpoint", completed, why);
+        ObjectNode e = RunLog.object().put("step", completed).put("generation", generation)
+                .put("donor", members.get(donor).id()).put("reason", why);
+        e.set("receivers", to);
+        event("state_transfer_failed", e);
+        transferFallbackStep = completed;
+        transferDonor = -1;
+        transferReceivers = List.of();
+        membershipChanged = true;
+        if (lastCheckpoint != null && lastCheckpointStep == completed) return startGeneration();
+        checkpointRank = donor;
+        return requestCheckpoint();
     }
 
     /** Every worker reloads the newest checkpoint (or re-initialises when there is none). */
@@ -335,6 +436,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .put("to_step", Math.max(lastCheckpointStep, 0)));
         completed = Math.max(lastCheckpointStep, 0);
         forceRestore = true;
+        current.clear();
         validationDue = -1;
         return startGeneration();
     }
@@ -369,6 +471,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
         completed++;
         corruptRedos = 0;
+        current.clear();
+        members.forEach(m -> current.add(m.id()));
         recordStep(first);
         recordSkippedSamples();
         if (validationUnavailable == null && config.validatesAfter(completed)) {
@@ -381,7 +485,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     /** After a step (and its validation, if any): checkpoint when due, else the next step. */
     private Behavior<Command> afterStep() {
         boolean finalStep = completed >= config.maxUpdate();
-        if (completed % config.saveIntervalUpdates() == 0 || finalStep || membershipChanged) return requestCheckpoint();
+        if (completed % config.saveIntervalUpdates() == 0 || finalStep) return requestCheckpoint();
+        // a newcomer gets the state from a donor over Aeron when one exists; else through a checkpoint
+        if (membershipChanged) return donorAvailable() ? startGeneration() : requestCheckpoint();
         return nextStepOrFinish();
     }
 
@@ -563,7 +669,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         Map<Integer, ?> replied = phase == Phase.STARTING_GENERATION ? ready : phase == Phase.VALIDATING ? validated : done;
         List<String> silent = new ArrayList<>();
         for (int rank = 0; rank < members.size(); rank++) {
-            if (phase == Phase.CHECKPOINTING ? rank == 0 : !replied.containsKey(rank)) silent.add(members.get(rank).id());
+            if (phase == Phase.CHECKPOINTING ? rank == checkpointRank : !replied.containsKey(rank)) silent.add(members.get(rank).id());
         }
         getContext().getLog().warn("{} timed out at step {} (generation {}); dropping {}", phase, completed, generation, silent);
         return dropWorkers(silent, "no reply within " + settings.stepTimeout().toSeconds() + " s");
@@ -589,7 +695,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .extra("dataset_size", settings.datasetSize())
                 .extra("label_classes", config.model().labelClasses())
                 .build();
-        members.get(0).inbox().tell(WorkerInbound.newBuilder().setSaveCheckpoint(SaveCheckpoint.newBuilder()
+        members.get(checkpointRank).inbox().tell(WorkerInbound.newBuilder().setSaveCheckpoint(SaveCheckpoint.newBuilder()
                 .setGeneration(generation).setStep(completed).setTrainerStateJson(new String(state.toJson(), java.nio.charset.StandardCharsets.UTF_8))).build());
         timers.startSingleTimer(TIMER, new Timeout(generation, completed, phase), settings.stepTimeout());
         return this;

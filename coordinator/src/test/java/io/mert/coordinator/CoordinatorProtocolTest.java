@@ -227,4 +227,103 @@ class CoordinatorProtocolTest {
             g = next;
         }
     }
+
+    private static void readyAfterTransfer(ActorRef<Coordinator.Command> c, StartGeneration g, long step, long checksum, String error) {
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setGenerationReady(GenerationReady.newBuilder()
+                .setGeneration(g.getGeneration()).setRank(g.getRank()).setStep(step).setParamChecksum(checksum)
+                .setStateBytes(error.isEmpty() ? 4096 : 0).setStateTransferMs(3.5).setStateTransferError(error)).build()));
+    }
+
+    @Test
+    void aJoinerGetsTheStateFromADonorAndAFailedTransferFallsBackToACheckpointByTheDonor(@TempDir Path run) throws Exception {
+        var c = KIT.spawn(Coordinator.create(CoordinatorSettings.fresh(config(10, 1), run, 16), RunListener.NONE));
+        TestProbe<WorkerInbound> w0 = KIT.createTestProbe(), w1 = KIT.createTestProbe(), w2 = KIT.createTestProbe();
+        register(c, "w0", w0, 1);
+        StartGeneration g = expectStart(w0);
+        assertFalse(g.getStateTransfer(), "nobody holds state yet: everyone starts from the seed");
+        ready(c, g, 0, 5);
+        expectRunStep(w0, g.getGeneration());
+        register(c, "w1", w1, 2); // admitted at the next step boundary
+        stepDone(c, g.getGeneration(), 0, 0, 100);
+
+        // no checkpoint for the join: straight to a generation in which rank 0 streams its state to rank 1
+        StartGeneration d0 = expectStart(w0), d1 = expectStart(w1);
+        for (StartGeneration x : List.of(d0, d1)) {
+            assertTrue(x.getStateTransfer());
+            assertEquals(0, x.getStateDonorRank());
+            assertEquals(List.of(1), x.getStateReceiverRanksList());
+            assertEquals("", x.getRestoreCheckpoint());
+            assertEquals(1, x.getStep());
+        }
+        // the receiver's checksums did not match the donor's manifest: the donor writes a checkpoint ...
+        readyAfterTransfer(c, d0, 1, 100, "");
+        readyAfterTransfer(c, d1, -1, 0, "parameters checksum 1 but the donor announced 2");
+        WorkerInbound save = w0.expectMessageClass(WorkerInbound.class, Duration.ofSeconds(5));
+        assertTrue(save.hasSaveCheckpoint(), "expected SaveCheckpoint for the donor, got " + save);
+        assertEquals(1, save.getSaveCheckpoint().getStep());
+        w1.expectNoMessage(Duration.ofMillis(100));
+        Path ckpt = run.resolve("checkpoints/step-000000001");
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setCheckpointSaved(CheckpointSaved.newBuilder()
+                .setGeneration(d0.getGeneration()).setStep(1).setPath(ckpt.toString())).build()));
+        // ... and the next generation restores the joiner from it
+        StartGeneration f0 = expectStart(w0), f1 = expectStart(w1);
+        for (StartGeneration x : List.of(f0, f1)) {
+            assertFalse(x.getStateTransfer());
+            assertEquals(ckpt.toString(), x.getRestoreCheckpoint());
+        }
+        ready(c, f0, 1, 100);
+        ready(c, f1, 1, 100);
+        expectRunStep(w0, f0.getGeneration());
+        expectRunStep(w1, f0.getGeneration());
+
+        // a third worker joins at step 2; both current workers could donate: the lowest rank does
+        register(c, "w2", w2, 3);
+        stepDone(c, f0.getGeneration(), 1, 0, 200);
+        stepDone(c, f0.getGeneration(), 1, 1, 200);
+        assertTrue(w0.expectMessageClass(WorkerInbound.class, Duration.ofSeconds(5)).hasSaveCheckpoint(), "save_interval_updates=2");
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setCheckpointSaved(CheckpointSaved.newBuilder()
+                .setGeneration(f0.getGeneration()).setStep(2).setPath(run.resolve("checkpoints/step-000000002").toString())).build()));
+        StartGeneration[] t = {expectStart(w0), expectStart(w1), expectStart(w2)};
+        for (StartGeneration x : t) {
+            assertTrue(x.getStateTransfer(), "a donor exists, so even with a checkpoint at hand the state travels over Aeron");
+            assertEquals(0, x.getStateDonorRank());
+            assertEquals(List.of(2), x.getStateReceiverRanksList());
+        }
+        for (StartGeneration x : t) readyAfterTransfer(c, x, 2, 200, "");
+        for (var w : List.of(w0, w1, w2)) assertEquals(2, expectRunStep(w, t[0].getGeneration()));
+
+        List<JsonNode> events = new java.util.ArrayList<>();
+        for (String line : Files.readAllLines(run.resolve("events.jsonl"))) events.add(JSON.readTree(line));
+        JsonNode failed = events.stream().filter(e -> e.get("event").asText().equals("state_transfer_failed")).findFirst().orElseThrow();
+        assertEquals("w0", failed.get("donor").asText());
+        assertEquals("w1", failed.get("receivers").get(0).asText());
+        List<JsonNode> moved = events.stream().filter(e -> e.get("event").asText().equals("state_transferred")).toList();
+        assertEquals(1, moved.size());
+        assertEquals("w0", moved.get(0).get("donor").asText());
+        assertEquals("w2", moved.get(0).get("receivers").get(0).asText());
+        assertEquals(4096, moved.get(0).get("bytes").asLong());
+        assertEquals(2, moved.get(0).get("step").asLong());
+    }
+
+    @Test
+    void stateTransferCheckpointSendsJoinersThroughACheckpoint(@TempDir Path run) {
+        TrainConfig cfg = TrainConfig.from(config(10, 1).tree().withOverrides(List.of("distributed_training.state_transfer=checkpoint")));
+        var c = KIT.spawn(Coordinator.create(CoordinatorSettings.fresh(cfg, run, 16), RunListener.NONE));
+        TestProbe<WorkerInbound> w0 = KIT.createTestProbe(), w1 = KIT.createTestProbe();
+        register(c, "w0", w0, 1);
+        StartGeneration g = expectStart(w0);
+        ready(c, g, 0, 5);
+        expectRunStep(w0, g.getGeneration());
+        register(c, "w1", w1, 2);
+        stepDone(c, g.getGeneration(), 0, 0, 100);
+        assertTrue(w0.expectMessageClass(WorkerInbound.class, Duration.ofSeconds(5)).hasSaveCheckpoint());
+    }
+
+    @Test
+    void anUnknownStateTransferValueIsRefusedNamingTheKey() {
+        var e = assertThrows(io.mert.model.config.ConfigException.class,
+                () -> TrainConfig.from(config(10, 1).tree().withOverrides(List.of("distributed_training.state_transfer=nfs"))));
+        assertTrue(e.getMessage().contains("distributed_training.state_transfer='nfs'"), e.getMessage());
+        assertTrue(e.getMessage().contains("aeron") && e.getMessage().contains("checkpoint"), e.getMessage());
+    }
 }

@@ -247,6 +247,89 @@ final class TrainingSession implements AutoCloseable {
         completedSteps = c.step();
     }
 
+    /** Bytes moved by a state transfer and how long it took on this rank. */
+    record StateTransfer(long bytes, double millis) {
+    }
+
+    private static final long STATE_MAGIC = 0x4d45525453544154L; // "MERTSTAT"
+    private static final int MANIFEST_LONGS = 8;
+    private static final int M_MAGIC = 0, M_STEP = 1, M_OPTIMIZER_STEP = 2, M_PARAM_COUNT = 3, M_PARAMS = 4, M_EXP_AVG = 5,
+            M_EXP_AVG_SQ = 6;
+
+    /**
+     * Takes part in a state transfer from rank {@code donor} (see {@link RingAllReduce#transferState}): the
+     * donor streams everything a checkpoint restore sets (a manifest with the step counters, the element
+     * count and checksums; the flat parameters; AdamW's first and second moments) along the ring. A receiver
+     * overwrites its state and then checks the checksums of what it got against the donor's manifest; until
+     * that passes it holds no usable state ({@link #completedSteps()} is -1), so a failed transfer cannot
+     * leave a half-written model behind that looks current. Ranks that already hold the state only relay it.
+     *
+     * @throws IOException when the received state does not match the donor's manifest
+     */
+    StateTransfer transferState(long expectedStep, int donor, boolean receive) throws PeerFailureException, IOException {
+        long t0 = System.nanoTime();
+        // half the coordinator's step timeout: a stuck transfer is reported before the coordinator gives up on us
+        java.time.Duration idleTimeout = java.time.Duration.ofMillis((long) (config.stepTimeoutSeconds() * 500));
+        INDArray params = network.parameters(), expAvg = optimizer.expAvg(), expAvgSq = optimizer.expAvgSq();
+        UnsafeBuffer manifest = new UnsafeBuffer(new byte[MANIFEST_LONGS * Long.BYTES]);
+        if (!receive) {
+            if (completedSteps != expectedStep) {
+                throw new IllegalStateException("asked to pass on the state of step " + expectedStep + " but this worker is at " + completedSteps);
+            }
+            manifest.putLong(M_MAGIC * Long.BYTES, STATE_MAGIC);
+            manifest.putLong(M_STEP * Long.BYTES, completedSteps);
+            manifest.putLong(M_OPTIMIZER_STEP * Long.BYTES, optimizer.stepCount());
+            manifest.putLong(M_PARAM_COUNT * Long.BYTES, paramCount);
+            manifest.putLong(M_PARAMS * Long.BYTES, ParameterChecksum.of(params));
+            manifest.putLong(M_EXP_AVG * Long.BYTES, ParameterChecksum.of(expAvg));
+            manifest.putLong(M_EXP_AVG_SQ * Long.BYTES, ParameterChecksum.of(expAvgSq));
+        } else {
+            completedSteps = -1;
+        }
+        int n = Math.toIntExact(paramCount);
+        org.agrona.concurrent.AtomicBuffer[] parts = {manifest, wire(params), wire(expAvg), wire(expAvgSq)};
+        int[] counts = {MANIFEST_LONGS * Long.BYTES / Float.BYTES, n, n, n};
+        long bytes = ring.transferState(parts, counts, donor, receive, idleTimeout);
+        if (receive) {
+            io.mert.model.optim.FlatArrays.markHostWritten(params);
+            io.mert.model.optim.FlatArrays.markHostWritten(expAvg);
+            io.mert.model.optim.FlatArrays.markHostWritten(expAvgSq);
+            verifyReceived(manifest, expectedStep, donor, params, expAvg, expAvgSq);
+            optimizer.setStepCount(manifest.getLong(M_OPTIMIZER_STEP * Long.BYTES));
+            completedSteps = expectedStep;
+        }
+        return new StateTransfer(bytes, (System.nanoTime() - t0) / 1e6);
+    }
+
+    private void verifyReceived(UnsafeBuffer manifest, long expectedStep, int donor, INDArray params, INDArray expAvg,
+                                INDArray expAvgSq) throws IOException {
+        String from = "state received from donor rank " + donor;
+        if (manifest.getLong(M_MAGIC * Long.BYTES) != STATE_MAGIC) throw new IOException(from + " has no valid manifest");
+        if (manifest.getLong(M_PARAM_COUNT * Long.BYTES) != paramCount) {
+            throw new IOException(from + " holds " + manifest.getLong(M_PARAM_COUNT * Long.BYTES) + " parameters, this model " + paramCount);
+        }
+        if (manifest.getLong(M_STEP * Long.BYTES) != expectedStep) {
+            throw new IOException(from + " is at step " + manifest.getLong(M_STEP * Long.BYTES) + ", expected " + expectedStep);
+        }
+        check(from, "parameters", manifest.getLong(M_PARAMS * Long.BYTES), ParameterChecksum.of(params));
+        check(from, "exp_avg", manifest.getLong(M_EXP_AVG * Long.BYTES), ParameterChecksum.of(expAvg));
+        check(from, "exp_avg_sq", manifest.getLong(M_EXP_AVG_SQ * Long.BYTES), ParameterChecksum.of(expAvgSq));
+    }
+
+    private static void check(String from, String what, long announced, long actual) throws IOException {
+        if (announced != actual) {
+            throw new IOException(from + ": " + what + " checksum " + ParameterChecksum.hex(actual) + " but the donor announced "
+                    + ParameterChecksum.hex(announced));
+        }
+    }
+
+    /** The memory of a flat float array, for Aeron (the address includes a view's offset). */
+    private static UnsafeBuffer wire(INDArray flat) {
+        INDArray f = io.mert.model.optim.FlatArrays.requireFlatFloat(flat, "state buffer");
+        Nd4j.getAffinityManager().ensureLocation(f, org.nd4j.linalg.api.concurrency.AffinityManager.Location.HOST);
+        return new UnsafeBuffer(f.data().addressPointer().address(), Math.toIntExact(f.length() * Float.BYTES));
+    }
+
     /** Back to the seeded initial parameters and a fresh optimizer (a run rolled back to step 0). */
     void reinitialise() {
         network.initialiseParameters(config.seed());

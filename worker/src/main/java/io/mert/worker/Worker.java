@@ -159,26 +159,40 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
         worldSize = g.getWorldSize();
         runDir = Path.of(g.getRunDir());
         coordinator = resolver.resolveActorRef(g.getCoordinatorInbox());
+        GenerationReady.Builder transfer = GenerationReady.newBuilder();
         try {
             if (session == null || !session.configHash().equals(g.getConfigHash())) {
                 closeSession();
                 TrainConfig config = TrainConfig.from(ConfigTree.parse(g.getConfigYaml(), "config from the coordinator"));
                 session = sessions.open(config, g.getConfigHash(), ring);
             }
-            if (g.getForceRestore() || session.completedSteps() != g.getStep()) {
+            // a receiver of a state transfer gets its state from the donor below, not from a checkpoint
+            boolean receiver = g.getStateTransfer() && g.getStateReceiverRanksList().contains(rank);
+            if (!receiver && (g.getForceRestore() || session.completedSteps() != g.getStep())) {
                 if (!g.getRestoreCheckpoint().isEmpty()) session.restore(Path.of(g.getRestoreCheckpoint()));
                 else if (g.getStep() == 0) session.reinitialise();
             }
             List<io.mert.allreduce.DataPlaneEndpoint> peers = g.getRingList().stream()
                     .map(e -> new io.mert.allreduce.DataPlaneEndpoint(e.getChannel(), e.getStreamId())).toList();
             ring.startGeneration(generation, rank, peers, session.allreduceWire());
+            if (g.getStateTransfer()) {
+                try {
+                    TrainingSession.StateTransfer moved = session.transferState(g.getStep(), g.getStateDonorRank(), receiver);
+                    transfer.setStateBytes(moved.bytes()).setStateTransferMs(moved.millis());
+                } catch (PeerFailureException | java.io.IOException | RuntimeException e) {
+                    // reported in GenerationReady: the coordinator falls back to a checkpoint
+                    getContext().getLog().warn("state transfer of generation {} (donor rank {}) failed: {}", generation,
+                            g.getStateDonorRank(), e.getMessage());
+                    transfer.setStateTransferError(String.valueOf(e.getMessage()));
+                }
+            }
         } catch (Exception e) {
             getContext().getLog().error("cannot join generation {}: {}", generation, e.toString(), e);
             reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
                     .setStep(g.getStep()).setRank(rank).setReason("cannot start generation: " + e).setFailedPeerRank(-1)).build());
             return this;
         }
-        reply(CoordinatorInbound.newBuilder().setGenerationReady(GenerationReady.newBuilder()
+        reply(CoordinatorInbound.newBuilder().setGenerationReady(transfer
                 .setGeneration(generation).setRank(rank).setWorkerId(settings.workerId())
                 .setStep(session.completedSteps()).setParamChecksum(session.parameterChecksum())).build());
         return this;

@@ -14,7 +14,8 @@ import java.util.regex.Pattern;
  * ({@code task.max_sample_size}, {@code optimization.lr}, {@code lr_scheduler.warmup_updates}, ...).
  * Keys fairseq does not have are ours and documented in the README: {@code model.preset} (the
  * starting point that {@code model.*} keys override) and {@code dataset.global_batch_size} (clips
- * per update over all workers; fixed when the world size changes).
+ * per update over all workers; fixed when the world size changes), {@code distributed_training.state_transfer}
+ * (how a joining worker gets the running state).
  */
 public record TrainConfig(
         ConfigTree tree,
@@ -87,6 +88,7 @@ public record TrainConfig(
             throw new ConfigException("distributed_training.distributed_world_size=" + worldSize + " exceeds dataset.global_batch_size="
                     + globalBatch + ": the extra workers would get no clip; allowed is distributed_world_size <= " + globalBatch);
         }
+        stateTransfer(t); // validated here, read where it is used
         return new TrainConfig(t,
                 r.integer("common.seed", 1337, Integer.MIN_VALUE, Integer.MAX_VALUE),
                 r.integer("common.log_interval", 10, 1, Integer.MAX_VALUE),
@@ -118,6 +120,30 @@ public record TrainConfig(
                 r.bool("dataset.disable_validation", false),
                 r.integer("dataset.max_valid_steps", 0, 0, Integer.MAX_VALUE),
                 r.choice("distributed_training.allreduce_wire", "fp32", ALLREDUCE_WIRES));
+    }
+
+    /** How a worker that joins mid-run gets the running state: {@code distributed_training.state_transfer}. */
+    public enum StateTransfer {
+        /** streamed from a current worker (the donor) over the Aeron data plane; a checkpoint only as the fallback */
+        AERON,
+        /** always through a checkpoint that rank 0 writes at the step boundary and the newcomers load */
+        CHECKPOINT
+    }
+
+    public StateTransfer stateTransfer() {
+        return stateTransfer(tree);
+    }
+
+    private static StateTransfer stateTransfer(ConfigTree t) {
+        JsonNode n = t.get("distributed_training.state_transfer");
+        String s = n == null ? "aeron" : n.asText().trim().toLowerCase(java.util.Locale.ROOT);
+        return switch (s) {
+            case "aeron" -> StateTransfer.AERON;
+            case "checkpoint" -> StateTransfer.CHECKPOINT;
+            default -> throw new ConfigException("distributed_training.state_transfer='" + (n == null ? "" : n.asText())
+                    + "': allowed are aeron (a joining worker gets the state from a current one over the data plane) "
+                    + "or checkpoint (through a checkpoint written at the step boundary)");
+        };
     }
 
     /** fairseq's {@code dataset.valid_subset}: one split name (we validate on one), a manifest file stem. */

@@ -36,6 +36,11 @@ import java.nio.ByteOrder;
  *  +---------------------------------------------------------------+
  *  |          count x float32 (or bfloat16) payload ...            |  48
  * </pre>
+ *
+ * <p>State transfer (a donor streaming its state to members that joined) uses the same header with
+ * {@code step = }{@link #STATE_TRANSFER_STEP} and {@code round = }{@link #STATE_TRANSFER_ROUND}; the
+ * chunk index then counts over the whole transfer, and the float offset is relative to the part of
+ * the state (parameters, first moment, second moment...) that the chunk belongs to.
  */
 public final class AllReduceFrame {
 
@@ -51,6 +56,10 @@ public final class AllReduceFrame {
     public static final int WORLD_SIZE_OFFSET = 36;
     public static final int WIRE_FORMAT_OFFSET = 40;
     public static final int HEADER_LENGTH = 48;
+    /** The step field of a state-transfer frame: below every training step, so an allreduce drops it as stale. */
+    public static final long STATE_TRANSFER_STEP = -1;
+    /** The round field of a state-transfer frame: the phase id, outside the allreduce rounds 0..2N-3. */
+    public static final int STATE_TRANSFER_ROUND = -0x5354; // "ST"
 
     private AllReduceFrame() {
     }
