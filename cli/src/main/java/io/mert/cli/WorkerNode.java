@@ -25,9 +25,14 @@ import java.util.concurrent.TimeUnit;
  */
 final class WorkerNode implements AutoCloseable {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(WorkerNode.class);
+
     private final ActorSystem<Void> system;
     private final Aeron aeron;
     private final RingAllReduce ring;
+    /** Set when this node closes its Aeron client itself; an Aeron close without it is a lost data plane. */
+    private volatile boolean closingDataPlane;
+    private volatile boolean dataPlaneLost;
 
     private WorkerNode(ActorSystem<Void> system, Aeron aeron, RingAllReduce ring) {
         this.system = system;
@@ -43,7 +48,13 @@ final class WorkerNode implements AutoCloseable {
     /** @param bindHost the interface to listen on when it differs from the advertised {@code host}, else null */
     static WorkerNode start(String host, String bindHost, int port, String coordinator, String aeronDirectory,
                             WorkerSettings settings, TransportSecurity security) {
-        Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(aeronDirectory));
+        java.util.concurrent.CompletableFuture<WorkerNode> self = new java.util.concurrent.CompletableFuture<>();
+        // The Aeron client closes itself for good when it misses the driver's liveness timeout (10 s), e.g.
+        // after this process was stopped (SIGSTOP, a long GC pause, a suspended VM): every publication and
+        // subscription is gone, so this node could never take part in a step again. Stop the node instead:
+        // `mert worker` then starts a fresh one (new client, new cluster member) that registers again.
+        Aeron aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(aeronDirectory)
+                .closeHandler(() -> self.thenAccept(WorkerNode::onAeronClosed)));
         RingAllReduce ring = new RingAllReduce(aeron, settings.dataPlane(), AllReduceConfig.defaults());
         Behavior<Void> guardian = Behaviors.setup(ctx -> {
             ActorRef<Worker.Command> worker = ctx.spawn(Worker.create(settings, ring), "worker",
@@ -56,7 +67,21 @@ final class WorkerNode implements AutoCloseable {
                 NodeConfig.of(host, bindHost, port, List.of(coordinator), "worker", security));
         WorkerNode node = new WorkerNode(system, aeron, ring);
         system.getWhenTerminated().thenRun(node::closeDataPlane);
+        self.complete(node);
         return node;
+    }
+
+    private void onAeronClosed() {
+        if (closingDataPlane) return;
+        dataPlaneLost = true;
+        LOG.error("the Aeron client of worker node {} closed (it missed the media driver's liveness timeout, e.g. "
+                + "after this process was stopped); stopping this node so that a fresh one rejoins", system.address());
+        system.terminate();
+    }
+
+    /** True when the node stopped because its Aeron client died (not because the run ended or the cluster was lost). */
+    boolean dataPlaneLost() {
+        return dataPlaneLost;
     }
 
     /** True while this node is an Up member of the cluster (it has joined the coordinator). */
@@ -89,6 +114,7 @@ final class WorkerNode implements AutoCloseable {
     }
 
     private synchronized void closeDataPlane() {
+        closingDataPlane = true;
         ring.close();
         aeron.close();
     }

@@ -144,6 +144,50 @@ class StallAndPartitionTest {
         }
     }
 
+    /**
+     * A worker stopped longer than Aeron's client liveness timeout (10 s) loses its Aeron client for
+     * good: the client conductor notices on waking that it missed its service interval and closes every
+     * publication and subscription. The worker node then stops itself and {@code mert worker} starts a
+     * fresh one, which registers again and is admitted at a step boundary: the run is back at two
+     * workers. (Before, the woken worker could not start any generation and stayed out for good.)
+     */
+    @Test
+    @org.junit.jupiter.api.Tag("soak") // three JVMs and a 14 s stop: about a minute on 2 cores
+    void aWorkerStoppedPastAeronsLivenessTimeoutRejoinsWithAFreshAeronClient(@TempDir Path work) throws Exception {
+        Path run = work.resolve("run");
+        ConfigTree tree = config(run, 2, 1);
+        Path config = work.resolve("config.yaml");
+        Files.writeString(config, tree.toYaml());
+        String coordinator = "127.0.0.1:" + LocalCluster.freePort();
+        try (NodeProcesses nodes = new NodeProcesses(work, Mert.class.getName())) {
+            Process c = nodes.start("coordinator", SLOW_DOWNING, List.of("coordinator", "--config", config.toString(),
+                    "--bind", coordinator, "--insecure-plaintext"));
+            startWorker(nodes, "a", coordinator);
+            Process b = startWorker(nodes, "b", coordinator);
+            Path metrics = run.resolve("metrics.jsonl"), events = run.resolve("events.jsonl");
+            String see = "; see " + nodes.log("coordinator") + " and " + nodes.log("worker-b");
+            MetricsLog.await(metrics, 2, m -> m.get("world_size").asInt() == 2, c::isAlive, "2 steps with a and b" + see);
+
+            signal(b, "STOP");
+            MetricsLog.await(events, 1, e -> is(e, "worker_lost", "b"), c::isAlive, "b lost" + see);
+            Thread.sleep(14_000); // past the 10 s liveness timeout, well within the 40 s downing delay
+            long woken = System.currentTimeMillis();
+            signal(b, "CONT");
+            JsonNode rejoined = MetricsLog.await(events, 1, e -> e.get("event").asText().equals("generation_started")
+                    && e.get("world_size").asInt() == 2 && e.get("time_ms").asLong() > woken, c::isAlive, "a generation with b again" + see);
+            long g = rejoined.get("generation").asLong();
+            MetricsLog.await(metrics, 2, m -> m.get("generation").asLong() == g, c::isAlive, "2 steps with b again" + see);
+            assertTrue(b.isAlive(), "the same worker process came back");
+            assertTrue(Files.readString(nodes.log("worker-b")).contains("Aeron client died"),
+                    "b restarted its node because its Aeron client had closed; see " + nodes.log("worker-b"));
+            List<JsonNode> ev = MetricsLog.read(events);
+            assertTrue(ev.stream().noneMatch(e -> e.get("event").asText().equals("rollback")), "no divergence: " + ev);
+            assertFullBatches(tree, MetricsLog.read(metrics));
+        } finally {
+            System.out.println(Files.exists(run.resolve("events.jsonl")) ? Files.readString(run.resolve("events.jsonl")) : "no events");
+        }
+    }
+
     private static Process startWorker(NodeProcesses nodes, String id, String coordinator) throws Exception {
         return nodes.start("worker-" + id, SLOW_DOWNING, List.of("worker", "--join", coordinator,
                 "--bind", "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(),
