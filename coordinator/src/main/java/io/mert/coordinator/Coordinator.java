@@ -657,7 +657,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (success) listener.onFinished(completed);
         else listener.onFailed(reason);
         if (registered.isEmpty()) return Behaviors.stopped();
-        // let the workers leave the cluster first, so nobody sees the coordinator vanish
+        // Let the workers leave the cluster first, so nobody sees the coordinator vanish: a worker's inbox
+        // terminates when its node has left (removed from the cluster), and the last one stops this actor
+        // (onWorkerLost), about 2 s after the Shutdown. The timer only bounds the wait for a worker that
+        // never leaves.
         timers.startSingleTimer(TIMER, new Timeout(generation, completed, Phase.FINISHED), java.time.Duration.ofSeconds(10));
         return this;
     }

@@ -160,9 +160,13 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             case SHUTDOWN -> {
                 getContext().getLog().debug("shutdown: {}", m.getShutdown().getReason());
                 closeSession();
-                // leave the cluster gracefully, then stop this node
+                // Leave the cluster gracefully; the last phase of the coordinated shutdown stops this node.
+                // This actor (and its inbox) stays until then: the coordinator learns that the worker left
+                // when its node is removed from the cluster, and stops only then. Stopping here instead
+                // would end the node at once, before the leave completes and before the inbox's death
+                // notification reaches the coordinator, which then waits out its 10 s grace period.
                 CoordinatedShutdown.get(getContext().getSystem()).runAll(RUN_FINISHED);
-                yield Behaviors.stopped();
+                yield Behaviors.ignore();
             }
             case KIND_NOT_SET -> this;
         };
