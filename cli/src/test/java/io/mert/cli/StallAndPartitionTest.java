@@ -121,8 +121,8 @@ class StallAndPartitionTest {
             assertEquals(1, paused.get("registered").asInt());
             int stepsAtPause = MetricsLog.read(metrics).size();
             // nothing to wait for while paused: give the lone worker time to do what it must not. Kept short:
-            // workers stalled ~9 s once failed to answer the next generation (suspected: Aeron's 10 s
-            // client liveness timeout; see README "What survives what")
+            // a stop past Aeron's 10 s client liveness timeout makes the woken workers restart their nodes
+            // (covered by aWorkerStoppedPastAeronsLivenessTimeoutRejoinsWithAFreshAeronClient), a slower path
             Thread.sleep(1000);
             assertEquals(stepsAtPause, MetricsLog.read(metrics).size(), "no step completes below min_world_size");
 
