@@ -39,7 +39,16 @@ public final class AeronClients {
     }
 
     static Aeron connect(String aeronDirectory, long driverTimeoutMs, Consumer<Throwable> onDriverLost) {
-        Aeron.Context ctx = new Aeron.Context()
+        return Aeron.connect(context(aeronDirectory, driverTimeoutMs, onDriverLost));
+    }
+
+    /** The context {@link #connect} uses, for callers that add to it (a close handler, say). */
+    public static Aeron.Context context(String aeronDirectory, Consumer<Throwable> onDriverLost) {
+        return context(aeronDirectory, LIVENESS_TIMEOUT_MS, onDriverLost);
+    }
+
+    private static Aeron.Context context(String aeronDirectory, long driverTimeoutMs, Consumer<Throwable> onDriverLost) {
+        return new Aeron.Context()
                 .aeronDirectoryName(aeronDirectory)
                 .driverTimeoutMs(driverTimeoutMs)
                 .errorHandler(t -> {
@@ -51,7 +60,6 @@ public final class AeronClients {
                         LOG.warn("Aeron client: {}", t.toString());
                     }
                 });
-        return Aeron.connect(ctx);
     }
 
     /** A client for tests and benchmarks, where a lost driver is only logged. */

@@ -45,9 +45,14 @@ final class LocalCluster implements AutoCloseable {
 
     /** Starts one more worker node; it joins the running cluster and is admitted at a step boundary. */
     synchronized void addWorker() {
+        addWorker(io.mert.worker.StepObserver.NONE);
+    }
+
+    /** As {@link #addWorker()}, with {@code observer} told about (and run on the thread of) each step it completes. */
+    synchronized void addWorker(io.mert.worker.StepObserver observer) {
         int i = workers.size();
         workers.add(WorkerNode.start("127.0.0.1", 0, "127.0.0.1:" + port, driver.aeronDirectoryName(),
-                new WorkerSettings("local-" + i, WorkerNode.ipcEndpoint(1001 + i), "cpu")));
+                new WorkerSettings("local-" + i, WorkerNode.ipcEndpoint(1001 + i), "cpu", observer)));
     }
 
     static LocalCluster start(CoordinatorSettings settings, int workers, RunListener listener) {

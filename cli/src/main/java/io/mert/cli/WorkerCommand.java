@@ -72,7 +72,8 @@ final class WorkerCommand implements Callable<Integer> {
                 current.set(node);
                 node.awaitTermination(Duration.ofDays(365));
                 if (node.runFinished()) break;
-                System.out.println("worker " + name + ": node stopped (lost the coordinator or its data plane); rejoining " + join);
+                System.out.println("worker " + name + (node.dataPlaneLost() ? ": its Aeron client died; rejoining "
+                        : ": lost the coordinator; waiting for it at ") + join);
                 sleep(Duration.ofSeconds(2));
             }
         }

@@ -26,9 +26,14 @@ import java.util.concurrent.TimeUnit;
  */
 final class WorkerNode implements AutoCloseable {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(WorkerNode.class);
+
     private final ActorSystem<Void> system;
     private final Aeron aeron;
     private final RingAllReduce ring;
+    /** Set when this node closes its Aeron client itself; an Aeron close without it is a lost data plane. */
+    private volatile boolean closingDataPlane;
+    private volatile boolean dataPlaneLost;
 
     private WorkerNode(ActorSystem<Void> system, Aeron aeron, RingAllReduce ring) {
         this.system = system;
@@ -44,12 +49,14 @@ final class WorkerNode implements AutoCloseable {
     /** @param bindHost the interface to listen on when it differs from the advertised {@code host}, else null */
     static WorkerNode start(String host, String bindHost, int port, String coordinator, String aeronDirectory,
                             WorkerSettings settings, TransportSecurity security) {
-        // A lost media driver ends this node: it leaves the cluster and the caller starts a fresh one.
-        java.util.concurrent.atomic.AtomicReference<ActorSystem<Void>> started = new java.util.concurrent.atomic.AtomicReference<>();
-        Aeron aeron = AeronClients.connect(aeronDirectory, lost -> {
-            ActorSystem<Void> s = started.get();
-            if (s != null) s.terminate();
-        });
+        java.util.concurrent.CompletableFuture<WorkerNode> self = new java.util.concurrent.CompletableFuture<>();
+        // The Aeron client closes itself for good when the driver goes quiet for longer than its liveness
+        // timeout, or when this process was stopped for longer than that (SIGSTOP, a long GC pause, a
+        // suspended VM): every publication and subscription is gone, so this node could never take part
+        // in a step again. Stop the node instead: `mert worker` then starts a fresh one (new client, new
+        // cluster member) that registers again. (AeronClients: longer timeouts, and never System.exit.)
+        Aeron aeron = Aeron.connect(AeronClients.context(aeronDirectory, lost -> { })
+                .closeHandler(() -> self.thenAccept(WorkerNode::onAeronClosed)));
         RingAllReduce ring = new RingAllReduce(aeron, settings.dataPlane(), AllReduceConfig.defaults());
         Behavior<Void> guardian = Behaviors.setup(ctx -> {
             ActorRef<Worker.Command> worker = ctx.spawn(Worker.create(settings, ring), "worker",
@@ -60,10 +67,23 @@ final class WorkerNode implements AutoCloseable {
         });
         ActorSystem<Void> system = ActorSystem.create(guardian, NodeConfig.SYSTEM_NAME,
                 NodeConfig.of(host, bindHost, port, List.of(coordinator), "worker", security));
-        started.set(system);
         WorkerNode node = new WorkerNode(system, aeron, ring);
         system.getWhenTerminated().thenRun(node::closeDataPlane);
+        self.complete(node);
         return node;
+    }
+
+    private void onAeronClosed() {
+        if (closingDataPlane) return;
+        dataPlaneLost = true;
+        LOG.error("the Aeron client of worker node {} closed (the media driver went quiet, or this process was stopped for longer than "
+                + "the liveness timeout); stopping this node so that a fresh one rejoins", system.address());
+        system.terminate();
+    }
+
+    /** True when the node stopped because its Aeron client died (not because the run ended or the cluster was lost). */
+    boolean dataPlaneLost() {
+        return dataPlaneLost;
     }
 
     /** True while this node is an Up member of the cluster (it has joined the coordinator). */
@@ -96,6 +116,7 @@ final class WorkerNode implements AutoCloseable {
     }
 
     private synchronized void closeDataPlane() {
+        closingDataPlane = true;
         ring.close();
         aeron.close();
     }

@@ -27,7 +27,7 @@ class StallAndPartitionTest {
      * back before the split-brain resolver downs it (the default, 5 s, is about as long as the
      * failure detector takes to call it unreachable, which would make the readmission path a race).
      */
-    private static final List<String> SLOW_DOWNING = List.of("-Dpekko.cluster.split-brain-resolver.stable-after=40s");
+    private static final List<String> SLOW_DOWNING = List.of("-Dpekko.cluster.split-brain-resolver.stable-after=60s");
 
     /** A run's config: tiny model, crops of 16000 samples, global batch 4, no periodic checkpoints. */
     private static ConfigTree config(Path run, int workers, int minWorldSize) throws Exception {
@@ -122,8 +122,8 @@ class StallAndPartitionTest {
             assertEquals(1, paused.get("registered").asInt());
             int stepsAtPause = MetricsLog.read(metrics).size();
             // nothing to wait for while paused: give the lone worker time to do what it must not. Kept short:
-            // workers stalled ~9 s once failed to answer the next generation (suspected: Aeron's 10 s
-            // client liveness timeout; see README "What survives what")
+            // a stop past the 30 s Aeron client liveness timeout makes the woken workers restart their nodes
+            // (covered by aWorkerStoppedPastAeronsLivenessTimeoutRejoinsWithAFreshAeronClient), a slower path
             Thread.sleep(1000);
             assertEquals(stepsAtPause, MetricsLog.read(metrics).size(), "no step completes below min_world_size");
 
@@ -140,6 +140,50 @@ class StallAndPartitionTest {
             List<JsonNode> steps = MetricsLog.read(metrics);
             for (JsonNode m : steps) assertTrue(m.get("world_size").asInt() >= 2, "a step below min_world_size: " + m);
             assertFullBatches(tree, steps);
+        } finally {
+            System.out.println(Files.exists(run.resolve("events.jsonl")) ? Files.readString(run.resolve("events.jsonl")) : "no events");
+        }
+    }
+
+    /**
+     * A worker stopped longer than the Aeron client liveness timeout (30 s, AeronClients) loses its Aeron client for
+     * good: the client conductor notices on waking that it missed its service interval and closes every
+     * publication and subscription. The worker node then stops itself and {@code mert worker} starts a
+     * fresh one, which registers again and is admitted at a step boundary: the run is back at two
+     * workers. (Before, the woken worker could not start any generation and stayed out for good.)
+     */
+    @Test
+    @org.junit.jupiter.api.Tag("soak") // three JVMs and a 34 s stop: about a minute and a half on 2 cores
+    void aWorkerStoppedPastAeronsLivenessTimeoutRejoinsWithAFreshAeronClient(@TempDir Path work) throws Exception {
+        Path run = work.resolve("run");
+        ConfigTree tree = config(run, 2, 1);
+        Path config = work.resolve("config.yaml");
+        Files.writeString(config, tree.toYaml());
+        String coordinator = "127.0.0.1:" + LocalCluster.freePort();
+        try (NodeProcesses nodes = new NodeProcesses(work, Mert.class.getName())) {
+            Process c = nodes.start("coordinator", SLOW_DOWNING, List.of("coordinator", "--config", config.toString(),
+                    "--bind", coordinator, "--insecure-plaintext"));
+            startWorker(nodes, "a", coordinator);
+            Process b = startWorker(nodes, "b", coordinator);
+            Path metrics = run.resolve("metrics.jsonl"), events = run.resolve("events.jsonl");
+            String see = "; see " + nodes.log("coordinator") + " and " + nodes.log("worker-b");
+            MetricsLog.await(metrics, 2, m -> m.get("world_size").asInt() == 2, c::isAlive, "2 steps with a and b" + see);
+
+            signal(b, "STOP");
+            MetricsLog.await(events, 1, e -> is(e, "worker_lost", "b"), c::isAlive, "b lost" + see);
+            Thread.sleep(34_000); // past the 30 s liveness timeout (AeronClients), well within the 60 s downing delay
+            long woken = System.currentTimeMillis();
+            signal(b, "CONT");
+            JsonNode rejoined = MetricsLog.await(events, 1, e -> e.get("event").asText().equals("generation_started")
+                    && e.get("world_size").asInt() == 2 && e.get("time_ms").asLong() > woken, c::isAlive, "a generation with b again" + see);
+            long g = rejoined.get("generation").asLong();
+            MetricsLog.await(metrics, 2, m -> m.get("generation").asLong() == g, c::isAlive, "2 steps with b again" + see);
+            assertTrue(b.isAlive(), "the same worker process came back");
+            assertTrue(Files.readString(nodes.log("worker-b")).contains("Aeron client died"),
+                    "b restarted its node because its Aeron client had closed; see " + nodes.log("worker-b"));
+            List<JsonNode> ev = MetricsLog.read(events);
+            assertTrue(ev.stream().noneMatch(e -> e.get("event").asText().equals("rollback")), "no divergence: " + ev);
+            assertFullBatches(tree, MetricsLog.read(metrics));
         } finally {
             System.out.println(Files.exists(run.resolve("events.jsonl")) ? Files.readString(run.resolve("events.jsonl")) : "no events");
         }

@@ -10,6 +10,7 @@ import io.mert.protocol.pekko.ServiceNames;
 import io.mert.protocol.control.CheckpointSaved;
 import io.mert.protocol.control.CoordinatorInbound;
 import io.mert.protocol.control.DataPlaneEndpoint;
+import io.mert.protocol.control.Dropped;
 import io.mert.protocol.control.GenerationReady;
 import io.mert.protocol.control.RegisterWorker;
 import io.mert.protocol.control.RunStep;
@@ -215,8 +216,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     // ---- membership ---------------------------------------------------------------------------
 
     private Behavior<Command> onRegister(RegisterWorker r) {
-        if (phase == Phase.FINISHED) return this;
         ActorRef<WorkerInbound> inbox = resolver.resolveActorRef(r.getInbox());
+        if (phase == Phase.FINISHED) {
+            // e.g. a worker dropped near the end that registers again: it has nothing left to do
+            if (!registered.containsKey(r.getWorkerId())) inbox.tell(shutdownMessage("the run has ended"));
+            return this;
+        }
         Member previous = registered.get(r.getWorkerId());
         if (previous != null && previous.inbox().equals(inbox)) return this;
         if (previous != null) getContext().unwatch(previous.inbox());
@@ -245,7 +250,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             registered.remove(lost.workerId());
             return registered.isEmpty() ? Behaviors.stopped() : this;
         }
-        return dropWorkers(List.of(lost.workerId()), "terminated");
+        return dropWorkers(List.of(lost.workerId()), "terminated", false);
     }
 
     private Behavior<Command> onReachability(Reachability r) {
@@ -255,7 +260,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     .filter(m -> m.inbox().path().address().equals(r.address())).toList();
             if (there.isEmpty()) return this;
             droppedUnreachable.put(r.address(), new ArrayList<>(there));
-            return dropWorkers(there.stream().map(Member::id).toList(), "unreachable: no cluster heartbeats from " + r.address());
+            // not told: it is readmitted when its node is reachable again
+            return dropWorkers(there.stream().map(Member::id).toList(), "unreachable: no cluster heartbeats from " + r.address(), false);
         }
         List<Member> back = droppedUnreachable.remove(r.address());
         if (back == null) return this;
@@ -268,13 +274,19 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         return next;
     }
 
-    private Behavior<Command> dropWorkers(List<String> ids, String reason) {
+    /**
+     * @param tell whether to tell the dropped workers so (a worker that may be alive and reachable: it
+     *             registers again and is admitted at a step boundary, see {@link Dropped})
+     */
+    private Behavior<Command> dropWorkers(List<String> ids, String reason, boolean tell) {
         boolean memberLost = false;
         for (String id : ids) {
             Member m = registered.remove(id);
             if (m == null) continue;
             getContext().unwatch(m.inbox());
             current.remove(id);
+            if (tell) m.inbox().tell(WorkerInbound.newBuilder().setDropped(Dropped.newBuilder()
+                    .setGeneration(generation).setReason(reason)).build());
             memberLost |= members.contains(m);
             event("worker_lost", RunLog.object().put("worker", id).put("reason", reason).put("step", completed));
         }
@@ -646,8 +658,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     private Behavior<Command> onStepFailed(StepFailed f) {
         if (f.getGeneration() < generation) return stale("step_failed", f.getGeneration(), f.getRank(), f.getStep());
-        if (f.getGeneration() != generation || phase != Phase.RUNNING_STEP) return this;
-        if (f.hasDataError()) return onDataError(f);
+        // a worker that cannot join the generation reports it while the generation starts: restart it now
+        // without that worker rather than after the step timeout
+        if (f.getGeneration() != generation || (phase != Phase.RUNNING_STEP && phase != Phase.STARTING_GENERATION)) return this;
+        if (f.hasDataError() && phase == Phase.RUNNING_STEP) return onDataError(f);
         event("step_failed", RunLog.object().put("step", f.getStep()).put("rank", f.getRank())
                 .put("reason", f.getReason()).put("failed_peer_rank", f.getFailedPeerRank()));
         if (f.getStreamCorrupted() && corruptRedos < MAX_CORRUPT_REDOS) {
@@ -658,7 +672,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             return startGeneration();
         }
         int blamed = f.getFailedPeerRank() >= 0 && f.getFailedPeerRank() < members.size() ? f.getFailedPeerRank() : f.getRank();
-        return dropWorkers(List.of(members.get(blamed).id()), "step failed: " + f.getReason());
+        return dropWorkers(List.of(members.get(blamed).id()), "step failed: " + f.getReason(), true);
     }
 
     private Behavior<Command> onTimeout(Timeout t) {
@@ -672,7 +686,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             if (phase == Phase.CHECKPOINTING ? rank == checkpointRank : !replied.containsKey(rank)) silent.add(members.get(rank).id());
         }
         getContext().getLog().warn("{} timed out at step {} (generation {}); dropping {}", phase, completed, generation, silent);
-        return dropWorkers(silent, "no reply within " + settings.stepTimeout().toSeconds() + " s");
+        return dropWorkers(silent, "no reply within " + settings.stepTimeout().toSeconds() + " s", true);
     }
 
     // ---- checkpoints --------------------------------------------------------------------------
@@ -747,7 +761,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (phase == Phase.FINISHED) return this;
         phase = Phase.FINISHED;
         timers.cancel(TIMER);
-        WorkerInbound bye = WorkerInbound.newBuilder().setShutdown(Shutdown.newBuilder().setReason(reason)).build();
+        WorkerInbound bye = shutdownMessage(reason);
         registered.values().forEach(m -> m.inbox().tell(bye));
         event("finished", RunLog.object().put("step", completed).put("reason", reason).put("success", success));
         try {
@@ -758,9 +772,16 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (success) listener.onFinished(completed);
         else listener.onFailed(reason);
         if (registered.isEmpty()) return Behaviors.stopped();
-        // let the workers leave the cluster first, so nobody sees the coordinator vanish
+        // Let the workers leave the cluster first, so nobody sees the coordinator vanish: a worker's inbox
+        // terminates when its node has left (removed from the cluster), and the last one stops this actor
+        // (onWorkerLost), about 2 s after the Shutdown. The timer only bounds the wait for a worker that
+        // never leaves.
         timers.startSingleTimer(TIMER, new Timeout(generation, completed, Phase.FINISHED), java.time.Duration.ofSeconds(10));
         return this;
+    }
+
+    private static WorkerInbound shutdownMessage(String reason) {
+        return WorkerInbound.newBuilder().setShutdown(Shutdown.newBuilder().setReason(reason)).build();
     }
 
     private void event(String name, ObjectNode details) {

@@ -43,6 +43,10 @@ class CoordinatorProtocolTest {
     }
 
     private static TrainConfig config(int maxUpdate, int worldSize) {
+        return config(maxUpdate, worldSize, 30);
+    }
+
+    private static TrainConfig config(int maxUpdate, int worldSize, int stepTimeoutSeconds) {
         return TrainConfig.from(ConfigTree.parse("""
                 task: {data: /nonexistent, max_sample_size: 48000}
                 model: {preset: tiny}
@@ -50,8 +54,8 @@ class CoordinatorProtocolTest {
                 optimization: {max_update: %d, lr: [0.001]}
                 lr_scheduler: {warmup_updates: 2}
                 checkpoint: {save_interval_updates: 2}
-                distributed_training: {distributed_world_size: %d, min_world_size: 1, step_timeout_s: 30}
-                """.formatted(maxUpdate, worldSize), "test"));
+                distributed_training: {distributed_world_size: %d, min_world_size: 1, step_timeout_s: %d}
+                """.formatted(maxUpdate, worldSize, stepTimeoutSeconds), "test"));
     }
 
     private final ActorRefResolver resolver = ActorRefResolver.get(KIT.system());
@@ -71,6 +75,12 @@ class CoordinatorProtocolTest {
     private static void ready(ActorRef<Coordinator.Command> c, StartGeneration g, long step, long checksum) {
         c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setGenerationReady(GenerationReady.newBuilder()
                 .setGeneration(g.getGeneration()).setRank(g.getRank()).setStep(step).setParamChecksum(checksum)).build()));
+    }
+
+    private static void expectDropped(TestProbe<WorkerInbound> p, long generation) {
+        WorkerInbound m = p.expectMessageClass(WorkerInbound.class, Duration.ofSeconds(5));
+        assertTrue(m.hasDropped(), "expected Dropped, got " + m);
+        assertEquals(generation, m.getDropped().getGeneration());
     }
 
     private static long expectRunStep(TestProbe<WorkerInbound> p, long generation) {
@@ -197,6 +207,7 @@ class CoordinatorProtocolTest {
         assertEquals(2, n0.getWorldSize());
         assertEquals(List.of(0, 1), List.of(n0.getRank(), n1.getRank()));
         assertEquals(0, n0.getStep());
+        expectDropped(w.get(2), g[0].getGeneration()); // it may be alive: told, so it can register again
         w.get(2).expectNoMessage(Duration.ofMillis(200));
     }
 
@@ -221,6 +232,7 @@ class CoordinatorProtocolTest {
             } else {
                 next = expectStart(w.get(1));
                 assertEquals(1, next.getWorldSize(), "a stream that stays corrupted drops the upstream (rank 0)");
+                expectDropped(w.get(0), g.getGeneration());
                 w.get(0).expectNoMessage(Duration.ofMillis(200));
             }
             assertTrue(next.getGeneration() > g.getGeneration());
@@ -325,5 +337,68 @@ class CoordinatorProtocolTest {
                 () -> TrainConfig.from(config(10, 1).tree().withOverrides(List.of("distributed_training.state_transfer=nfs"))));
         assertTrue(e.getMessage().contains("distributed_training.state_transfer='nfs'"), e.getMessage());
         assertTrue(e.getMessage().contains("aeron") && e.getMessage().contains("checkpoint"), e.getMessage());
+    }
+
+    /**
+     * A worker that cannot join a generation (it reports StepFailed while the generation starts) is
+     * dropped at once, not after the step timeout (30 s here: the test waits 5 s at most). It is told
+     * so; when it registers again it is admitted at the next step boundary, with the state from a
+     * donor.
+     */
+    @Test
+    void aWorkerThatCannotJoinIsDroppedAtOnceAndAdmittedAgainAtTheNextBoundary(@TempDir Path run) {
+        var c = KIT.spawn(Coordinator.create(CoordinatorSettings.fresh(config(10, 3), run, 16), RunListener.NONE));
+        List<TestProbe<WorkerInbound>> w = List.of(KIT.createTestProbe(), KIT.createTestProbe(), KIT.createTestProbe());
+        for (int i = 0; i < 3; i++) register(c, "w" + i, w.get(i), i);
+        StartGeneration[] g = new StartGeneration[3];
+        for (int i = 0; i < 3; i++) g[i] = expectStart(w.get(i));
+        long gen = g[0].getGeneration();
+        ready(c, g[0], 0, 9);
+        ready(c, g[1], 0, 9);
+        c.tell(new Coordinator.FromWorker(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder()
+                .setGeneration(gen).setStep(0).setRank(2).setFailedPeerRank(-1)
+                .setReason("cannot start generation: client is closed")).build()));
+        StartGeneration n0 = expectStart(w.get(0)), n1 = expectStart(w.get(1));
+        assertEquals(gen + 1, n0.getGeneration());
+        assertEquals(2, n0.getWorldSize());
+        expectDropped(w.get(2), gen);
+
+        register(c, "w2", w.get(2), 2); // what a worker does when told it was dropped
+        ready(c, n0, 0, 9);
+        ready(c, n1, 0, 9);
+        for (int i = 0; i < 2; i++) expectRunStep(w.get(i), gen + 1);
+        w.get(2).expectNoMessage(Duration.ofMillis(200)); // not in the middle of a step
+        stepDone(c, gen + 1, 0, 0, 10);
+        stepDone(c, gen + 1, 0, 1, 10);
+        // admitted at the boundary like any joiner: a current worker streams it the state
+        StartGeneration back = expectStart(w.get(2));
+        assertEquals(gen + 2, back.getGeneration());
+        assertEquals(3, back.getWorldSize());
+        assertEquals(1, back.getStep());
+        assertTrue(back.getStateTransfer(), "the returning worker gets the state from a donor");
+        assertEquals(0, back.getStateDonorRank());
+        assertEquals(List.of(back.getRank()), back.getStateReceiverRanksList());
+        assertEquals("", back.getRestoreCheckpoint());
+    }
+
+    /** A worker silent past the step timeout is dropped and told so (it may only have been slow). */
+    @Test
+    void aWorkerSilentPastTheStepTimeoutIsDroppedAndToldSo(@TempDir Path run) {
+        var c = KIT.spawn(Coordinator.create(CoordinatorSettings.fresh(config(10, 2, 1), run, 16), RunListener.NONE));
+        TestProbe<WorkerInbound> w0 = KIT.createTestProbe(), w1 = KIT.createTestProbe();
+        register(c, "w0", w0, 1);
+        register(c, "w1", w1, 2);
+        StartGeneration g0 = expectStart(w0), g1 = expectStart(w1);
+        ready(c, g0, 0, 9);
+        ready(c, g1, 0, 9);
+        expectRunStep(w0, g0.getGeneration());
+        expectRunStep(w1, g0.getGeneration());
+        stepDone(c, g0.getGeneration(), 0, 0, 10); // w1 never reports
+        WorkerInbound m = w1.expectMessageClass(WorkerInbound.class, Duration.ofSeconds(10));
+        assertTrue(m.hasDropped(), "expected Dropped, got " + m);
+        assertEquals(g0.getGeneration(), m.getDropped().getGeneration());
+        assertTrue(m.getDropped().getReason().startsWith("no reply within 1 s"), m.getDropped().getReason());
+        StartGeneration alone = expectStart(w0);
+        assertEquals(1, alone.getWorldSize());
     }
 }

@@ -8,6 +8,7 @@ import io.mert.model.config.TrainConfig;
 import io.mert.protocol.control.CheckpointSaved;
 import io.mert.protocol.control.CoordinatorInbound;
 import io.mert.protocol.control.DataPlaneEndpoint;
+import io.mert.protocol.control.Dropped;
 import io.mert.protocol.control.GenerationReady;
 import io.mert.protocol.control.RegisterWorker;
 import io.mert.protocol.control.RunStep;
@@ -101,6 +102,7 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             // The inbox runs on the default dispatcher while this actor may be blocked in an allreduce of
             // the generation the new one replaces: call that operation off now rather than at its timeout.
             if (m.hasStartGeneration()) ring.abortBefore(m.getStartGeneration().getGeneration());
+            if (m.hasDropped()) ring.abortBefore(m.getDropped().getGeneration() + 1);
             ctx.getSelf().tell(new FromCoordinator(m));
             return Behaviors.same();
         }), "inbox");
@@ -125,12 +127,25 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
         Set<ActorRef<CoordinatorInbound>> found = c.listing().getServiceInstances(COORDINATOR);
         if (found.isEmpty() || found.contains(coordinator)) return this;
         coordinator = found.iterator().next();
+        register();
+        return this;
+    }
+
+    private void register() {
         var endpoint = settings.dataPlane();
         coordinator.tell(CoordinatorInbound.newBuilder().setRegisterWorker(RegisterWorker.newBuilder()
                 .setWorkerId(settings.workerId()).setInbox(inboxAddress).setDevice(settings.device())
                 .setDataPlane(DataPlaneEndpoint.newBuilder().setChannel(endpoint.channel()).setStreamId(endpoint.streamId())))
                 .build());
         getContext().getLog().debug("registered with coordinator {}", coordinator);
+    }
+
+    /** Left out of the run while alive (too slow, or blamed for a failed step): ask to be let back in. */
+    private Behavior<Command> onDropped(Dropped d) {
+        if (d.getGeneration() < generation || coordinator == null) return this; // already in a newer generation
+        getContext().getLog().warn("dropped by the coordinator from generation {} ({}); registering again",
+                d.getGeneration(), d.getReason());
+        register();
         return this;
     }
 
@@ -141,12 +156,17 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             case RUN_STEP -> onRunStep(m.getRunStep());
             case SAVE_CHECKPOINT -> onSaveCheckpoint(m.getSaveCheckpoint());
             case RUN_VALIDATION -> onRunValidation(m.getRunValidation());
+            case DROPPED -> onDropped(m.getDropped());
             case SHUTDOWN -> {
                 getContext().getLog().debug("shutdown: {}", m.getShutdown().getReason());
                 closeSession();
-                // leave the cluster gracefully, then stop this node
+                // Leave the cluster gracefully; the last phase of the coordinated shutdown stops this node.
+                // This actor (and its inbox) stays until then: the coordinator learns that the worker left
+                // when its node is removed from the cluster, and stops only then. Stopping here instead
+                // would end the node at once, before the leave completes and before the inbox's death
+                // notification reaches the coordinator, which then waits out its 10 s grace period.
                 CoordinatedShutdown.get(getContext().getSystem()).runAll(RUN_FINISHED);
-                yield Behaviors.stopped();
+                yield Behaviors.ignore();
             }
             case KIND_NOT_SET -> this;
         };
