@@ -35,7 +35,7 @@ class DroppedWorkerReturnsTest {
         RunSetup.startNewRun(run, cfg);
         Path metrics = run.resolve("metrics.jsonl"), events = run.resolve("events.jsonl");
         AtomicBoolean stalled = new AtomicBoolean();
-        StepObserver stallOnce = (step, worldSize, timings) -> {
+        StepObserver stallOnce = (step, worldSize, timings, allreduceBytes) -> {
             if (step >= 2 && stalled.compareAndSet(false, true)) {
                 try {
                     Thread.sleep(15_000); // the worker actor's thread: no reply, no message handled meanwhile
