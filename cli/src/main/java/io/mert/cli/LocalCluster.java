@@ -34,13 +34,18 @@ final class LocalCluster implements AutoCloseable {
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
 
     private LocalCluster(CoordinatorSettings settings, int workerCount, RunListener listener) {
+        this(settings, java.util.Collections.nCopies(workerCount, io.mert.worker.StepObserver.NONE), listener);
+    }
+
+    private LocalCluster(CoordinatorSettings settings, List<io.mert.worker.StepObserver> observers, RunListener listener) {
+        int workerCount = observers.size();
         if (workerCount < 1) throw new IllegalArgumentException("a local cluster needs at least one worker");
         Threads.configureForWorkers(workerCount);
         port = freePort();
         driver = EmbeddedDriver.launch();
         coordinator = CoordinatorNode.start("127.0.0.1", port, settings, new Tracking(listener));
         coordinator.whenTerminated(() -> outcome.complete(new Outcome(false, -1, "the coordinator stopped unexpectedly")));
-        for (int i = 0; i < workerCount; i++) addWorker();
+        for (io.mert.worker.StepObserver o : observers) addWorker(o);
     }
 
     /** Starts one more worker node; it joins the running cluster and is admitted at a step boundary. */
@@ -57,6 +62,11 @@ final class LocalCluster implements AutoCloseable {
 
     static LocalCluster start(CoordinatorSettings settings, int workers, RunListener listener) {
         return new LocalCluster(settings, workers, listener);
+    }
+
+    /** A cluster of one worker per observer, each told about (on its own thread) every step it completes. */
+    static LocalCluster start(CoordinatorSettings settings, List<io.mert.worker.StepObserver> workerObservers, RunListener listener) {
+        return new LocalCluster(settings, workerObservers, listener);
     }
 
     /** Starts a cluster, waits for the run to end and shuts everything down. */

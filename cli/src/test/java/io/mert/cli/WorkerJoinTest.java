@@ -39,13 +39,28 @@ class WorkerJoinTest {
         TrainConfig cfg = config(data, joined, List.of());
         RunSetup.startNewRun(joined, cfg);
         Path metrics = joined.resolve("metrics.jsonl");
-        try (LocalCluster cluster = LocalCluster.start(CoordinatorSettings.fresh(cfg, joined, RunSetup.datasetSize(cfg)), 1,
-                RunListener.NONE)) {
-            MetricsLog.await(metrics, 3, m -> true, () -> true, "3 steps");
+        Path eventsFile = joined.resolve("events.jsonl");
+        // The first worker holds its third step until the joiner has registered: on a fast machine the tiny
+        // run would otherwise end before the second node has even joined the cluster (seen in CI).
+        io.mert.worker.StepObserver holdForTheJoiner = (step, worldSize, timings, bytes) -> {
+            if (step != 2) return;
+            long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+            try {
+                while (System.nanoTime() < deadline
+                        && !(Files.exists(eventsFile) && Files.readString(eventsFile).contains("\"worker\":\"local-1\""))) {
+                    Thread.sleep(50);
+                }
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        };
+        try (LocalCluster cluster = LocalCluster.start(CoordinatorSettings.fresh(cfg, joined, RunSetup.datasetSize(cfg)),
+                List.of(holdForTheJoiner), RunListener.NONE)) {
+            MetricsLog.await(metrics, 2, m -> true, () -> true, "2 steps");
             cluster.addWorker();
             assertTrue(cluster.await(Duration.ofMinutes(5)).success(), "the run with the joiner finishes");
         }
-        List<JsonNode> events = lines(joined.resolve("events.jsonl"));
+        List<JsonNode> events = lines(eventsFile);
         List<JsonNode> steps = lines(metrics);
         String all = Files.readString(joined.resolve("events.jsonl"));
         List<JsonNode> transfers = events.stream().filter(e -> e.get("event").asText().equals("state_transferred")).toList();
