@@ -43,17 +43,8 @@ class NetworkPartitionTest {
         Files.writeString(config, tree.toYaml());
         try (NetworkNamespace ns = NetworkNamespace.createOrSkip();
              NodeProcesses nodes = new NodeProcesses(work, Mert.class.getName())) {
-            String coordinator = ns.hostAddress() + ":" + LocalCluster.freePort();
-            Process c = nodes.start("coordinator", List.of("coordinator", "--config", config.toString(),
-                    "--bind", coordinator, "--insecure-plaintext"));
-            nodes.start("worker-a", List.of("worker", "--join", coordinator,
-                    "--bind", ns.hostAddress() + ":" + LocalCluster.freePort(),
-                    "--data-plane", ns.hostAddress() + ":" + LocalCluster.freePort(), "--id", "a", "--insecure-plaintext"));
-            // b's ports are in the namespace's own port space: any fixed ones are free there
-            String bHttp = "127.0.0.1:9464";
-            Process b = nodes.start("worker-b", ns.exec(), List.of(), List.of("worker", "--join", coordinator,
-                    "--bind", ns.namespaceAddress() + ":25520", "--data-plane", ns.namespaceAddress() + ":40123",
-                    "--id", "b", "--insecure-plaintext", "--http", bHttp));
+            Process[] cb = startNodes(ns, nodes, config);
+            Process c = cb[0], b = cb[1];
             BooleanSupplier running = () -> c.isAlive() && b.isAlive();
             Path metrics = run.resolve("metrics.jsonl"), events = run.resolve("events.jsonl");
             String see = "; see " + nodes.log("coordinator") + " and " + nodes.log("worker-b");
@@ -65,8 +56,8 @@ class NetworkPartitionTest {
             // b's side has no coordinator: after the same 5 s its resolver downs b, and `mert worker` starts
             // a fresh node that keeps trying to join through the cut
             awaitLog(nodes.log("worker-b"), "lost the coordinator", b, "b downed itself" + see);
-            double bStepsCutOff = scrape(ns, bHttp, "mert_worker_steps_total");
-            double bLastStep = scrape(ns, bHttp, "mert_worker_step");
+            double bStepsCutOff = scrape(ns, B_HTTP, "mert_worker_steps_total");
+            double bLastStep = scrape(ns, B_HTTP, "mert_worker_step");
             JsonNode alone = MetricsLog.await(metrics, 3, m -> m.get("world_size").asInt() == 1, running, "3 steps of a alone" + see);
             long lastWithB = MetricsLog.read(metrics).stream().filter(m -> m.get("world_size").asInt() == 2)
                     .mapToLong(m -> m.get("step").asLong()).max().orElseThrow();
@@ -76,7 +67,7 @@ class NetworkPartitionTest {
                     + " vs the last the coordinator recorded with both workers: " + lastWithB);
             assertTrue(alone.get("step").asLong() > bLastStep + 2, "the coordinator's side trained on without b");
             Thread.sleep(2000); // b, cut off, keeps running: give it time to do what it must not
-            assertEquals(bStepsCutOff, scrape(ns, bHttp, "mert_worker_steps_total"), "b completes no step behind the cut");
+            assertEquals(bStepsCutOff, scrape(ns, B_HTTP, "mert_worker_steps_total"), "b completes no step behind the cut");
 
             ns.heal();
             long healedAt = System.currentTimeMillis();
@@ -109,6 +100,69 @@ class NetworkPartitionTest {
         } finally {
             System.out.println(Files.exists(run.resolve("events.jsonl")) ? Files.readString(run.resolve("events.jsonl")) : "no events");
         }
+    }
+
+    /**
+     * Two workers and min_world_size=2: the cut leaves the coordinator's side below the minimum, so the run
+     * pauses; neither side completes a step until the link heals and b is back.
+     */
+    @Test
+    void belowTheMinimumWorldSizeNeitherSideTrainsUntilTheCutHeals(@TempDir(cleanup = CleanupMode.ON_SUCCESS) Path work) throws Exception {
+        Path run = work.resolve("run");
+        ConfigTree tree = config(run, 2);
+        Path config = work.resolve("config.yaml");
+        Files.writeString(config, tree.toYaml());
+        try (NetworkNamespace ns = NetworkNamespace.createOrSkip();
+             NodeProcesses nodes = new NodeProcesses(work, Mert.class.getName())) {
+            Process[] cb = startNodes(ns, nodes, config);
+            Process c = cb[0], b = cb[1];
+            BooleanSupplier running = () -> c.isAlive() && b.isAlive();
+            Path metrics = run.resolve("metrics.jsonl"), events = run.resolve("events.jsonl");
+            String see = "; see " + nodes.log("coordinator") + " and " + nodes.log("worker-b");
+            MetricsLog.await(metrics, 2, m -> m.get("world_size").asInt() == 2, running, "2 steps with a and b" + see);
+
+            ns.cut();
+            JsonNode paused = MetricsLog.await(events, 1, e -> e.get("event").asText().equals("paused"), running, "a pause" + see);
+            assertEquals(1, paused.get("registered").asInt());
+            awaitLog(nodes.log("worker-b"), "lost the coordinator", b, "b downed itself" + see);
+            int stepsAtPause = MetricsLog.read(metrics).size();
+            double bSteps = scrape(ns, B_HTTP, "mert_worker_steps_total");
+            Thread.sleep(3000); // both sides keep running: give them time to do what they must not
+            assertEquals(stepsAtPause, MetricsLog.read(metrics).size(), "the coordinator's side completes no step below min_world_size");
+            assertEquals(bSteps, scrape(ns, B_HTTP, "mert_worker_steps_total"), "b completes no step behind the cut");
+
+            ns.heal();
+            JsonNode resumed = MetricsLog.await(events, 1, e -> e.get("event").asText().equals("generation_started")
+                    && e.get("time_ms").asLong() > paused.get("time_ms").asLong(), running, "a generation after the heal" + see);
+            assertEquals(2, resumed.get("world_size").asInt());
+            long g = resumed.get("generation").asLong();
+            MetricsLog.await(metrics, 2, m -> m.get("generation").asLong() == g, running, "2 steps after the heal" + see);
+
+            List<JsonNode> ev = MetricsLog.read(events);
+            assertTrue(ev.stream().noneMatch(e -> e.get("event").asText().equals("rollback")), "no divergence: " + ev);
+            List<JsonNode> steps = MetricsLog.read(metrics);
+            for (JsonNode m : steps) assertEquals(2, m.get("world_size").asInt(), "a step below min_world_size: " + m);
+            assertFullBatches(tree, steps);
+        } finally {
+            System.out.println(Files.exists(run.resolve("events.jsonl")) ? Files.readString(run.resolve("events.jsonl")) : "no events");
+        }
+    }
+
+    /** b's /metrics, served inside its namespace (its ports are in the namespace's own port space: fixed ones are free). */
+    private static final String B_HTTP = "127.0.0.1:9464";
+
+    /** The coordinator and worker a on the host end of the veth pair, worker b in the namespace; returns {coordinator, b}. */
+    private static Process[] startNodes(NetworkNamespace ns, NodeProcesses nodes, Path config) throws Exception {
+        String coordinator = ns.hostAddress() + ":" + LocalCluster.freePort();
+        Process c = nodes.start("coordinator", List.of("coordinator", "--config", config.toString(),
+                "--bind", coordinator, "--insecure-plaintext"));
+        nodes.start("worker-a", List.of("worker", "--join", coordinator,
+                "--bind", ns.hostAddress() + ":" + LocalCluster.freePort(),
+                "--data-plane", ns.hostAddress() + ":" + LocalCluster.freePort(), "--id", "a", "--insecure-plaintext"));
+        Process b = nodes.start("worker-b", ns.exec(), List.of(), List.of("worker", "--join", coordinator,
+                "--bind", ns.namespaceAddress() + ":25520", "--data-plane", ns.namespaceAddress() + ":40123",
+                "--id", "b", "--insecure-plaintext", "--http", B_HTTP));
+        return new Process[]{c, b};
     }
 
     private static boolean is(JsonNode event, String name, String worker) {
