@@ -45,8 +45,15 @@ import java.util.Set;
  */
 public final class Worker extends AbstractBehavior<Worker.Command> {
 
-    public sealed interface Command permits FromCoordinator, CoordinatorsChanged {
+    public sealed interface Command permits FromCoordinator, CoordinatorsChanged, RegisterAgain {
     }
+
+    /** Re-sends registration {@code number} if the coordinator has not answered it yet (see {@link #register()}). */
+    record RegisterAgain(long number) implements Command {
+    }
+
+    /** How long a registration may go unanswered before it is sent again. */
+    static final java.time.Duration REGISTER_AGAIN_AFTER = java.time.Duration.ofSeconds(10);
 
     /** A message from the coordinator, delivered through the remote inbox. */
     public record FromCoordinator(WorkerInbound message) implements Command {
@@ -73,6 +80,8 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
     private final String inboxAddress;
 
     private ActorRef<CoordinatorInbound> coordinator;
+    private long registrations;
+    private boolean answered;
     private TrainingSession session;
     private long generation = -1;
     private int rank = -1;
@@ -116,6 +125,7 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
         return newReceiveBuilder()
                 .onMessage(CoordinatorsChanged.class, this::onCoordinators)
                 .onMessage(FromCoordinator.class, this::onCoordinatorMessage)
+                .onMessage(RegisterAgain.class, this::onRegisterAgain)
                 .onSignal(org.apache.pekko.actor.typed.PostStop.class, s -> {
                     closeSession();
                     return this;
@@ -138,6 +148,20 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
                 .setDataPlane(DataPlaneEndpoint.newBuilder().setChannel(endpoint.channel()).setStreamId(endpoint.streamId())))
                 .build());
         getContext().getLog().debug("registered with coordinator {}", coordinator);
+        // A registration can be lost for good: just after a partition heals, the coordinator's watch on a
+        // worker node's new incarnation can fire Terminated at once (its association with the old one is
+        // still quarantined), and the coordinator drops the worker without telling it. Until the coordinator
+        // answers, register again; a registration it already holds is ignored.
+        answered = false;
+        getContext().scheduleOnce(REGISTER_AGAIN_AFTER, getContext().getSelf(), new RegisterAgain(++registrations));
+    }
+
+    private Behavior<Command> onRegisterAgain(RegisterAgain r) {
+        if (r.number() != registrations || answered || coordinator == null) return this;
+        getContext().getLog().info("no answer from coordinator {} for {} s; registering again", coordinator,
+                REGISTER_AGAIN_AFTER.toSeconds());
+        register();
+        return this;
     }
 
     /** Left out of the run while alive (too slow, or blamed for a failed step): ask to be let back in. */
@@ -151,6 +175,7 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
 
     private Behavior<Command> onCoordinatorMessage(FromCoordinator f) {
         WorkerInbound m = f.message();
+        answered = true;
         return switch (m.getKindCase()) {
             case START_GENERATION -> onStartGeneration(m.getStartGeneration());
             case RUN_STEP -> onRunStep(m.getRunStep());

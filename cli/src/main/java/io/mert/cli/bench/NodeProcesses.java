@@ -24,7 +24,16 @@ public final class NodeProcesses implements AutoCloseable {
 
     /** As {@link #start(String, List)}, with extra JVM options (e.g. {@code -Dpekko...} settings). */
     public Process start(String name, List<String> jvmOptions, List<String> args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        return start(name, List.of(), jvmOptions, args);
+    }
+
+    /**
+     * As {@link #start(String, List, List)}, run through {@code wrapper} (e.g. {@code ip netns exec NAME}, which
+     * execs the JVM in place: the returned process is the JVM itself).
+     */
+    public Process start(String name, List<String> wrapper, List<String> jvmOptions, List<String> args) throws IOException {
+        List<String> cmd = new ArrayList<>(wrapper);
+        cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx768m", "-XX:+UseSerialGC"));
         cmd.addAll(jvmOptions);
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
