@@ -66,11 +66,26 @@ final class WorkerCommand implements Callable<Integer> {
             // A worker outlives its coordinator: when the cluster is lost (the coordinator died and the
             // split-brain resolver downed this side), it starts a fresh node and waits for a restarted
             // coordinator (`mert resume`), which hands it the newest checkpoint.
+            int nodePort = port;
+            boolean restart = false;
             while (true) {
-                WorkerNode node = WorkerNode.start(self.host(), listenHost, port, join, driver.aeronDirectoryName(),
-                        new WorkerSettings(name, endpoint, device, telemetry), transport);
+                WorkerNode node;
+                try {
+                    node = WorkerNode.start(self.host(), listenHost, nodePort, join, driver.aeronDirectoryName(),
+                            new WorkerSettings(name, endpoint, device, telemetry), transport);
+                } catch (RuntimeException e) {
+                    if (!restart) throw e;
+                    // the abandoned node may still hold the port: any port will do, workers are reached at
+                    // the address they register with
+                    nodePort = LocalCluster.freePort();
+                    System.out.println("worker " + name + ": cannot start a node on the old port (" + e.getMessage()
+                            + "); using port " + nodePort);
+                    node = WorkerNode.start(self.host(), listenHost, nodePort, join, driver.aeronDirectoryName(),
+                            new WorkerSettings(name, endpoint, device, telemetry), transport);
+                }
+                restart = true;
                 current.set(node);
-                node.awaitTermination(Duration.ofDays(365));
+                awaitEnd(node, name);
                 if (node.runFinished()) break;
                 System.out.println("worker " + name + (node.dataPlaneLost() ? ": its Aeron client died; rejoining "
                         : ": lost the coordinator; waiting for it at ") + join);
@@ -79,5 +94,29 @@ final class WorkerCommand implements Callable<Integer> {
         }
         if (server != null) server.close();
         return 0;
+    }
+
+    /** How long a node may take to finish shutting down before it is abandoned for a fresh one. */
+    static final Duration SHUTDOWN_LIMIT = Duration.ofSeconds(30);
+
+    /**
+     * Waits until {@code node} has ended. A node whose shutdown hangs (seen once in CI: Artery flushing its
+     * TLS transport towards a killed coordinator never finished) is abandoned after {@link #SHUTDOWN_LIMIT}
+     * with its data plane closed, so that this worker can start a fresh node instead of waiting forever.
+     */
+    private static void awaitEnd(WorkerNode node, String name) {
+        long shutdownSeen = -1;
+        while (!node.awaitTermination(Duration.ofSeconds(2))) {
+            if (!node.shuttingDown()) continue;
+            long now = System.nanoTime();
+            if (shutdownSeen < 0) {
+                shutdownSeen = now;
+            } else if (now - shutdownSeen > SHUTDOWN_LIMIT.toNanos()) {
+                System.out.println("worker " + name + ": the old node did not finish shutting down within "
+                        + SHUTDOWN_LIMIT.toSeconds() + " s; abandoning it");
+                node.abandon();
+                return;
+            }
+        }
     }
 }

@@ -81,6 +81,16 @@ final class WorkerNode implements AutoCloseable {
         system.terminate();
     }
 
+    /** True once this node's coordinated shutdown has begun (it was downed, told to finish, or lost its data plane). */
+    boolean shuttingDown() {
+        return org.apache.pekko.actor.CoordinatedShutdown.get(system).getShutdownReason().isPresent();
+    }
+
+    /** Gives up on a node whose shutdown hangs: its data plane is closed so that a fresh node can take over. */
+    void abandon() {
+        closeDataPlane();
+    }
+
     /** True when the node stopped because its Aeron client died (not because the run ended or the cluster was lost). */
     boolean dataPlaneLost() {
         return dataPlaneLost;
