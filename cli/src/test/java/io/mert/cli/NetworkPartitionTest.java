@@ -51,7 +51,7 @@ class NetworkPartitionTest {
             MetricsLog.await(metrics, 3, m -> m.get("world_size").asInt() == 2, running, "3 steps with a and b" + see);
 
             ns.cut();
-                        JsonNode lost = MetricsLog.await(events, 1, e -> is(e, "worker_lost", "b"), running, "b lost" + see);
+            JsonNode lost = MetricsLog.await(events, 1, e -> is(e, "worker_lost", "b"), running, "b lost" + see);
             assertTrue(lost.get("reason").asText().startsWith("unreachable"), lost.toString());
             // b's side has no coordinator: after the same 5 s its resolver downs b, and `mert worker` starts
             // a fresh node that keeps trying to join through the cut

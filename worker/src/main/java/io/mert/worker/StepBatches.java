@@ -8,28 +8,42 @@ import io.mert.model.config.MixupConfig;
 import io.mert.model.features.Cqt;
 import io.mert.protocol.ShardPlan;
 
+import java.util.List;
+
 /**
  * The batch a rank builds before each step's forward pass: the shard plan's draws for (step, rank, world
  * size), each cropped, labelled, given its CQT target and span mask (and mixed when mixup is on), an
- * unreadable clip replaced by the next readable one. Public so that {@code mert bench loader} times what a
- * worker runs: the same {@link BatchAssembler} calls as {@code TrainingSession.run}, which keeps its own
- * copy of these few lines for its handling of unreadable audio.
+ * unreadable clip replaced by the next readable one. {@code TrainingSession.run} builds its batches here,
+ * and {@code mert bench loader} times exactly this.
  */
 public final class StepBatches {
 
-    /** A rank's batch and the digest of its (manifest index, serial) draws, which the coordinator checks. */
-    public record Built(Batch batch, long digest) {}
+    /**
+     * A rank's batch, the digest of its (manifest index, serial) draws, which the coordinator checks (a
+     * replaced draw counts as its replacement), and the draws that were replaced.
+     */
+    public record Built(Batch batch, long digest, List<BatchAssembler.Replaced> replaced) {}
 
     private final BatchAssembler assembler;
     private final ShardPlan plan;
     private final int globalBatch;
 
+    /** Unreadable clips are skipped (not strict), as in a default training run. */
     public StepBatches(MertConfig model, TrainingClips clips, int cropSamples, long seed, int globalBatch, MixupConfig mixup) {
-        this.assembler = new BatchAssembler(model, new ReadableClips(clips), false, Cqt.mert(), cropSamples, seed, mixup);
-        this.plan = new ShardPlan(seed, globalBatch, clips.size());
+        this(new BatchAssembler(model, new ReadableClips(clips), false, Cqt.mert(), cropSamples, seed, mixup),
+                new ShardPlan(seed, globalBatch, clips.size()), globalBatch);
+    }
+
+    StepBatches(BatchAssembler assembler, ShardPlan plan, int globalBatch) {
+        this.assembler = assembler;
+        this.plan = plan;
         this.globalBatch = globalBatch;
     }
 
+    /**
+     * @throws io.mert.data.UnreadableAudioException when a clip cannot be read and the assembler is
+     *                                               strict (or nothing readable is left)
+     */
     public Built build(long step, int rank, int worldSize) {
         int[] indices = plan.manifestIndices(step, rank, worldSize);
         long[] serials = new long[indices.length];
@@ -44,9 +58,8 @@ public final class StepBatches {
         } else {
             rows = assembler.assembleRows(indices, serials, penaltyScale, null, null);
         }
-        long digest = 0; // the samples actually trained on: a replaced draw counts as its replacement
+        long digest = 0;
         for (int j = 0; j < indices.length; j++) digest += ShardPlan.mix(rows.indices()[j], serials[j]);
-        Batch batch = rows.batch();
-        return new Built(batch, digest);
+        return new Built(rows.batch(), digest, rows.replaced());
     }
 }

@@ -47,8 +47,7 @@ final class TrainingSession implements AutoCloseable {
     private final TrainConfig config;
     private final String configHash;
     private final MertNetwork network;
-    private final BatchAssembler batches;
-    private final ShardPlan plan;
+    private final StepBatches batches;
     private final AdamW optimizer;
     private final GradientClipper clipper;
     private final RingAllReduce ring;
@@ -70,9 +69,9 @@ final class TrainingSession implements AutoCloseable {
         MertConfig model = config.model();
         this.streams = model.labelClasses().size();
         this.network = new MertNetwork(model, config.maxSampleSize(), config.seed());
-        this.batches = new BatchAssembler(model, new ReadableClips(clips), config.strictData(), Cqt.mert(),
-                config.maxSampleSize(), config.seed(), MixupConfig.from(config.tree()));
-        this.plan = new ShardPlan(config.seed(), config.globalBatch(), clips.size());
+        this.batches = new StepBatches(new BatchAssembler(model, new ReadableClips(clips), config.strictData(), Cqt.mert(),
+                config.maxSampleSize(), config.seed(), MixupConfig.from(config.tree())),
+                new ShardPlan(config.seed(), config.globalBatch(), clips.size()), config.globalBatch());
         this.paramCount = network.layout().totalSize();
         this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));
         this.clipper = new GradientClipper(config.clipNorm());
@@ -112,30 +111,15 @@ final class TrainingSession implements AutoCloseable {
             throw new IllegalStateException("asked to run step " + step + " but this worker has completed " + completedSteps);
         }
         long t0 = System.nanoTime();
-        int[] indices = plan.manifestIndices(step, rank, worldSize);
-        long[] serials = new long[indices.length];
-        for (int j = 0; j < indices.length; j++) serials[j] = plan.sampleSerial(step, rank, worldSize, j);
         int global = config.globalBatch();
-        double penaltyScale = (double) indices.length / global * batches.globalMaskedFrames(plan, step, global);
-        BatchAssembler.Assembled rows = null;
+        StepBatches.Built rows = null;
         UnreadableAudioException unreadable = null;
         try {
-            if (batches.mixes()) {
-                int[] all = plan.manifestIndices(step, 0, 1);
-                long[] allSerials = new long[all.length];
-                for (int j = 0; j < all.length; j++) allSerials[j] = plan.sampleSerial(step, 0, 1, j);
-                rows = batches.assembleRows(indices, serials, penaltyScale, all, allSerials);
-            } else {
-                rows = batches.assembleRows(indices, serials, penaltyScale, null, null);
-            }
+            rows = batches.build(step, rank, worldSize);
         } catch (UnreadableAudioException e) {
             unreadable = e;
         }
-        long digest = 0;
-        if (rows != null) {
-            // the samples actually trained on: a replaced draw counts as its replacement
-            for (int j = 0; j < indices.length; j++) digest += ShardPlan.mix(rows.indices()[j], serials[j]);
-        }
+        long digest = rows == null ? 0 : rows.digest();
         long t1 = System.nanoTime();
 
         if (rows != null) {
