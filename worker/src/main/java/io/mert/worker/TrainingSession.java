@@ -32,7 +32,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * One worker's training state and its synchronous step: assemble the batch, forward and backward,
+ * One worker's training state and its synchronous step: take the batch (built ahead on a loader thread
+ * while the previous step computed, see {@link BatchPrefetcher}), forward and backward,
  * allreduce the gradients together with the step's statistics, normalise by the global number of
  * supervised frames (fairseq's sample_size), clip, AdamW. Parameters change only after a complete
  * allreduce, so a failed step leaves them as they were.
@@ -47,7 +48,7 @@ final class TrainingSession implements AutoCloseable {
     private final TrainConfig config;
     private final String configHash;
     private final MertNetwork network;
-    private final StepBatches batches;
+    private final BatchPrefetcher batches;  // StepBatches, built ahead on a loader thread (dataset.prefetch_batches)
     private final AdamW optimizer;
     private final GradientClipper clipper;
     private final RingAllReduce ring;
@@ -69,9 +70,10 @@ final class TrainingSession implements AutoCloseable {
         MertConfig model = config.model();
         this.streams = model.labelClasses().size();
         this.network = new MertNetwork(model, config.maxSampleSize(), config.seed());
-        this.batches = new StepBatches(new BatchAssembler(model, new ReadableClips(clips), config.strictData(), Cqt.mert(),
+        StepBatches steps = new StepBatches(new BatchAssembler(model, new ReadableClips(clips), config.strictData(), Cqt.mert(),
                 config.maxSampleSize(), config.seed(), MixupConfig.from(config.tree())),
                 new ShardPlan(config.seed(), config.globalBatch(), clips.size()), config.globalBatch());
+        this.batches = new BatchPrefetcher(steps::build, config.prefetchBatches());
         this.paramCount = network.layout().totalSize();
         this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));
         this.clipper = new GradientClipper(config.clipNorm());
@@ -115,7 +117,7 @@ final class TrainingSession implements AutoCloseable {
         StepBatches.Built rows = null;
         UnreadableAudioException unreadable = null;
         try {
-            rows = batches.build(step, rank, worldSize);
+            rows = batches.take(step, rank, worldSize); // the data time is what the step waited for its batch
         } catch (UnreadableAudioException e) {
             unreadable = e;
         }
@@ -323,6 +325,7 @@ final class TrainingSession implements AutoCloseable {
 
     @Override
     public void close() {
+        batches.close();
         network.close();
     }
 }

@@ -89,6 +89,7 @@ public record TrainConfig(
                     + globalBatch + ": the extra workers would get no clip; allowed is distributed_world_size <= " + globalBatch);
         }
         stateTransfer(t); // validated here, read where it is used
+        prefetchBatches(t);
         return new TrainConfig(t,
                 r.integer("common.seed", 1337, Integer.MIN_VALUE, Integer.MAX_VALUE),
                 r.integer("common.log_interval", 10, 1, Integer.MAX_VALUE),
@@ -144,6 +145,19 @@ public record TrainConfig(
                     + "': allowed are aeron (a joining worker gets the state from a current one over the data plane) "
                     + "or checkpoint (through a checkpoint written at the step boundary)");
         };
+    }
+
+    /**
+     * {@code dataset.prefetch_batches}: batches a worker builds ahead on a background loader thread while
+     * a step computes (default 1); 0 builds each batch inline in the step. Ours, not fairseq's; it does not
+     * change what is trained (a batch depends only on its step, rank and world size).
+     */
+    public int prefetchBatches() {
+        return prefetchBatches(tree);
+    }
+
+    private static int prefetchBatches(ConfigTree t) {
+        return new Reader(t).integer("dataset.prefetch_batches", 1, 0, 64);
     }
 
     /** fairseq's {@code dataset.valid_subset}: one split name (we validate on one), a manifest file stem. */
