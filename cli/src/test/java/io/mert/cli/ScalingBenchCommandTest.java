@@ -42,6 +42,6 @@ class ScalingBenchCommandTest {
     private static double stepMs(String out, String row) {
         String line = out.lines().filter(l -> l.trim().startsWith(row)).findFirst().orElseThrow(() -> new AssertionError(out));
         String[] f = line.trim().split("\\s+");
-        return Double.parseDouble(f[f.length - 6]);
+        return Double.parseDouble(f[f.length - 7]); // ms/step, ahead of samples/s, 4 phases and data/step
     }
 }
