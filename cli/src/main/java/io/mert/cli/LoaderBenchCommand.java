@@ -42,7 +42,7 @@ final class LoaderBenchCommand implements Callable<Integer> {
     int crop;
 
     @Option(names = "--loader-threads", defaultValue = "1",
-            description = "batches built at once, each by its own thread (default ${DEFAULT-VALUE}: a worker builds its batch in its step thread)")
+            description = "batches built at once, each by its own thread (default ${DEFAULT-VALUE}: a worker builds its batches one at a time, on its loader thread)")
     int loaderThreads;
 
     @Option(names = "--threads", description = "compute threads of the training step (default: all cores)")
@@ -170,11 +170,11 @@ final class LoaderBenchCommand implements Callable<Integer> {
             double ratio = perBatch / stepSeconds;
             out.printf(Locale.ROOT, "  loader / step = %.3f%n", ratio);
             out.printf(Locale.ROOT, "  verdict: %s%n", ratio < 1
-                    ? String.format(Locale.ROOT, "the loader keeps up (a batch takes %.1f%% of a step), but a worker builds "
-                    + "its batch in the step thread before the forward pass, so each step still waits %.1f ms for it",
-                    ratio * 100, perBatch * 1e3)
-                    : String.format(Locale.ROOT, "the loader is the bottleneck: a batch takes %.2fx a step, and a worker "
-                    + "builds it in the step thread before the forward pass", ratio));
+                    ? String.format(Locale.ROOT, "the loader keeps up (a batch takes %.1f%% of a step): with "
+                    + "dataset.prefetch_batches >= 1 (the default) a worker builds it on its loader thread while the previous "
+                    + "step computes, given a free core; with 0 each step waits %.1f ms for it", ratio * 100, perBatch * 1e3)
+                    : String.format(Locale.ROOT, "the loader is the bottleneck: a batch takes %.2fx a step, so even built "
+                    + "ahead on the loader thread each step waits about %.1f ms for it", ratio, (perBatch - stepSeconds) * 1e3));
             return 0;
         } finally {
             try (var paths = Files.walk(work)) {
