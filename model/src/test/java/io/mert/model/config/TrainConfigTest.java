@@ -64,6 +64,17 @@ class TrainConfigTest {
         assertTrue(msg.contains("distributed_training.allreduce_wire='fp16'") && msg.contains("allowed values are fp32, bf16"), msg);
     }
 
+    @Test
+    void prefetchBatchesIsOneByDefaultAndZeroOrMoreWhenSet() {
+        assertEquals(1, TrainConfig.from(ConfigTree.parse(YAML, "t")).prefetchBatches());
+        assertEquals(0, TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of("dataset.prefetch_batches=0"))).prefetchBatches());
+        assertEquals(3, TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of("dataset.prefetch_batches=3"))).prefetchBatches());
+        String msg = error("dataset.prefetch_batches=-1");
+        assertTrue(msg.contains("dataset.prefetch_batches=-1") && msg.contains("allowed range is [0, 64]"), msg);
+        msg = error("dataset.prefetch_batches=two");
+        assertTrue(msg.contains("dataset.prefetch_batches=two") && msg.contains("expected an integer"), msg);
+    }
+
     private static String error(String... overrides) {
         return assertThrows(ConfigException.class,
                 () -> TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of(overrides)))).getMessage();
