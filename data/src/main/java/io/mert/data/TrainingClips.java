@@ -15,7 +15,9 @@ import java.util.function.IntUnaryOperator;
 
 /**
  * Per-sample training source for the worker's loader: a manifest plus one label file per label
- * stream, served as fixed-length random crops with frame-aligned labels.
+ * stream, served as random crops with frame-aligned labels: of one fixed length, or (built by
+ * {@link #variable}, for fairseq's {@code max_tokens} batches) of any length a caller asks for up to
+ * each entry's {@link #sizeOf size}.
  *
  * <p>Crops start on a multiple of the model's frame stride, so label {@code j} of the crop is label
  * {@code start/stride + j} of the file. The start is drawn from {@code (seed, index)} only, so every
@@ -25,7 +27,7 @@ import java.util.function.IntUnaryOperator;
  * <p>At construction every entry is checked: label line count equals the manifest, and for each
  * stream {@code |numSamples/sampleRate - labels/labelRate| < 0.1 s} (fairseq hubert_dataset's
  * tolerance), otherwise an {@link IOException} names the audio file, the label file and the line.
- * Entries shorter than the crop are <b>skipped</b> (MERT does not pad: {@code pad_audio} false), with
+ * Entries shorter than the (shortest) crop are <b>skipped</b> (MERT does not pad: {@code pad_audio} false), with
  * the reason logged and kept in {@link #skipped()}; {@link #size()} and the indices passed to
  * {@link #clip} count the usable entries only ({@link #entryIndex} maps back to the manifest).
  *
@@ -55,7 +57,7 @@ public final class TrainingClips {
     private final List<Skipped> skipped;
     private final ConcurrentHashMap<Integer, float[]> cache;
 
-    /** A crop: {@code waveform} has cropSamples samples, {@code labels[s]} has cropFrames labels for stream s. */
+    /** A crop: {@code waveform} has the crop's samples, {@code labels[s]} its frames' labels for stream s. */
     public record Clip(int index, int entry, String path, int startSample, float[] waveform, int[][] labels) {}
 
     /** An entry that cannot give a full crop. */

@@ -14,9 +14,9 @@ import java.util.regex.Pattern;
  * ({@code task.max_sample_size}, {@code optimization.lr}, {@code lr_scheduler.warmup_updates}, ...).
  * Keys fairseq does not have are ours and documented in the README: {@code model.preset} (the
  * starting point that {@code model.*} keys override) and {@code dataset.global_batch_size} (clips
- * per update over all workers; fixed when the world size changes); {@code dataset.max_tokens} is
- * fairseq's key but counts the samples of a whole update over all workers, not of one GPU's batch, {@code distributed_training.state_transfer}
- * (how a joining worker gets the running state).
+ * per update over all workers; fixed when the world size changes), {@code distributed_training.state_transfer}
+ * (how a joining worker gets the running state). {@code dataset.max_tokens} is fairseq's key but counts
+ * the samples of a whole update over all workers, not of one GPU's batch.
  */
 public record TrainConfig(
         ConfigTree tree,
