@@ -137,7 +137,7 @@ final class ChaosCommand implements java.util.concurrent.Callable<Integer> {
     static List<String> check(ConfigTree tree, Path metrics, Path events, int maxUpdate) throws IOException {
         List<String> v = new ArrayList<>();
         TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.from(tree));
-        ShardPlan plan = new ShardPlan(cfg.seed(), cfg.globalBatch(), RunSetup.datasetSize(cfg));
+        ShardPlan plan = RunSetup.plan(cfg);
         Map<Integer, Integer> seen = new HashMap<>();
         for (JsonNode m : lines(metrics)) {
             int step = m.get("step").asInt();

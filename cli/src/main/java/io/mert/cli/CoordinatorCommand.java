@@ -72,7 +72,7 @@ final class CoordinatorCommand implements Callable<Integer> {
             return resumed;
         }
         RunSetup.startNewRun(run, cfg);
-        return CoordinatorSettings.fresh(cfg, run, RunSetup.datasetSize(cfg));
+        return CoordinatorSettings.fresh(cfg, run, RunSetup.plan(cfg));
     }
 
     /**

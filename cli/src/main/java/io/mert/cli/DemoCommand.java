@@ -63,14 +63,14 @@ final class DemoCommand implements Callable<Integer> {
         TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.from(DemoPipeline.config(data, runDir, workers, steps, cropSamples)
                 .withOverrides(List.of("optimization.lr=[" + lr + "]"))));
         RunSetup.startNewRun(runDir, cfg);
-        int datasetSize = RunSetup.datasetSize(cfg);
+        io.mert.protocol.ShardPlan plan = RunSetup.plan(cfg);
         out.printf("[2/4] training a tiny MERT (%,d parameters) on a cluster of 1 coordinator + %d workers "
                         + "(Pekko over 127.0.0.1, Aeron IPC allreduce): %d steps of %d clips x %.1f s%n",
                 io.mert.model.nn.MertLayout.of(cfg.model()).totalSize(), workers, steps, cfg.globalBatch(),
                 cropSamples / 24000.0);
         List<ObjectNode> metrics = new ArrayList<>();
         ConsoleProgress progress = new ConsoleProgress(out, cfg.logInterval(), cfg.maxUpdate());
-        LocalCluster.Outcome o = LocalCluster.run(CoordinatorSettings.fresh(cfg, runDir, datasetSize), workers,
+        LocalCluster.Outcome o = LocalCluster.run(CoordinatorSettings.fresh(cfg, runDir, plan), workers,
                 TensorBoardLog.open(runDir, new RunListener() {
                     @Override
                     public void onStep(ObjectNode m) {

@@ -52,7 +52,7 @@ final class ResumeCommand implements Callable<Integer> {
     /** The coordinator settings of a run continued from its newest valid checkpoint. */
     static CoordinatorSettings settingsFor(Path runDir) throws Exception {
         TrainConfig cfg = RunSetup.configOf(runDir);
-        CoordinatorSettings fresh = CoordinatorSettings.fresh(cfg, runDir, RunSetup.datasetSize(cfg));
+        CoordinatorSettings fresh = CoordinatorSettings.fresh(cfg, runDir, RunSetup.plan(cfg));
         return RunSetup.resumePoint(runDir, cfg.keepLast())
                 .map(p -> fresh.resumingFrom(p.checkpoint(), p.step(), p.generation(), p.trainingSeconds()))
                 .orElse(fresh);

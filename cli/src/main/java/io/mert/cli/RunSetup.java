@@ -58,9 +58,12 @@ final class RunSetup {
 
     /** Usable training clips: the index space of the shard plan, the same count every worker computes. */
     static int datasetSize(TrainConfig config) throws IOException {
-        int size = SessionFactories.trainingClips(config).size();
-        new ShardPlan(config.seed(), config.globalBatch(), size); // fails early, with the reason, on too little data
-        return size;
+        return plan(config).datasetSize();
+    }
+
+    /** The run's shard plan over its usable training clips, the same every worker computes; fails early on too little data. */
+    static ShardPlan plan(TrainConfig config) throws IOException {
+        return SessionFactories.plan(config, SessionFactories.trainingClips(config));
     }
 
     /** Where a resumed run starts: the newest checkpoint whose checksums verify. */

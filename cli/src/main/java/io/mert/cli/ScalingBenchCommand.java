@@ -93,7 +93,7 @@ final class ScalingBenchCommand implements Callable<Integer> {
                 .withOverrides(List.of("dataset.global_batch_size=" + globalBatch, "checkpoint.save_interval_updates=100000",
                         "common.log_interval=100000", "dataset.prefetch_batches=" + prefetch))));
         RunSetup.startNewRun(run, cfg);
-        LocalCluster.Outcome o = LocalCluster.run(CoordinatorSettings.fresh(cfg, run, RunSetup.datasetSize(cfg)), n,
+        LocalCluster.Outcome o = LocalCluster.run(CoordinatorSettings.fresh(cfg, run, RunSetup.plan(cfg)), n,
                 RunListener.NONE, Duration.ofHours(2));
         if (!o.success()) throw new IllegalStateException("the " + n + "-worker run failed: " + o.failure());
         List<JsonNode> lines = new ArrayList<>();

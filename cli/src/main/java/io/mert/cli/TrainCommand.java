@@ -43,10 +43,12 @@ final class TrainCommand implements Callable<Integer> {
         TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.load(config, overrides));
         Path run = RunSetup.runDir(cfg, runDir);
         RunSetup.startNewRun(run, cfg);
-        int datasetSize = RunSetup.datasetSize(cfg);
-        CoordinatorSettings settings = CoordinatorSettings.fresh(cfg, run, datasetSize);
+        io.mert.protocol.ShardPlan plan = RunSetup.plan(cfg);
+        int datasetSize = plan.datasetSize();
+        CoordinatorSettings settings = CoordinatorSettings.fresh(cfg, run, plan);
         if (localWorkers == 0) return CoordinatorCommand.serve(settings, bind, null, security.resolve(System.out), http, System.out);
         System.out.println("run directory " + run.toAbsolutePath() + ": " + datasetSize + " training clips, "
+                + (plan.batchesByTokens() ? plan.stepsPerEpoch() + " steps per epoch (dataset.max_tokens), " : "")
                 + localWorkers + " local worker(s)");
         CoordinatorTelemetry telemetry = new CoordinatorTelemetry(TensorBoardLog.open(run,
                 new ConsoleProgress(System.out, cfg.logInterval(), cfg.maxUpdate())), cfg.maxUpdate());

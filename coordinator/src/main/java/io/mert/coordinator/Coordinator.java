@@ -160,7 +160,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         this.listener = listener;
         this.timers = timers;
         this.log = new RunLog(settings.runDir());
-        this.plan = new ShardPlan(config.seed(), config.globalBatch(), settings.datasetSize());
+        this.plan = settings.plan();
         this.schedule = new PolynomialDecaySchedule(config.lr(), config.warmupUpdates(), config.totalNumUpdate(),
                 config.endLearningRate(), config.power());
         this.resolver = ActorRefResolver.get(ctx.getSystem());
@@ -311,7 +311,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         generation++;
         membershipChanged = false;
         List<Member> chosen = new ArrayList<>(registered.values());
-        if (chosen.size() > config.globalBatch()) chosen = chosen.subList(0, config.globalBatch());
+        if (chosen.size() > config.clipsPerStepAtLeast()) chosen = chosen.subList(0, config.clipsPerStepAtLeast());
         members = List.copyOf(chosen);
         generationWorkers.put(generation, members.stream().map(Member::id).toList());
         generationWorkers.remove(generation - GENERATIONS_REMEMBERED);
@@ -348,7 +348,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     /** The members that a generation started now would have: the first registered, up to one per clip. */
     private List<Member> candidates() {
         List<Member> chosen = new ArrayList<>(registered.values());
-        return chosen.size() > config.globalBatch() ? chosen.subList(0, config.globalBatch()) : chosen;
+        return chosen.size() > config.clipsPerStepAtLeast() ? chosen.subList(0, config.clipsPerStepAtLeast()) : chosen;
     }
 
     /** Whether a generation started now can give its newcomers the state from a donor rather than a checkpoint. */
@@ -588,7 +588,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .put("grad_norm", m.getGradNorm())
                 .put("world_size", members.size())
                 .put("generation", generation)
-                .put("samples_per_s", config.globalBatch() / seconds)
+                .put("samples_per_s", plan.batchSize(completed - 1) / seconds)
                 .put("step_s", seconds)
                 .put("feature_penalty", m.getFeaturePenalty())
                 .put("cqt_loss", m.getCqtLoss())
@@ -698,7 +698,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .step(completed)
                 .epoch(plan.epochOf(completed))
                 .samplesConsumedInEpoch(plan.epochOffsetOf(completed))
-                .globalBatchSize(config.globalBatch())
+                .globalBatchSize(config.globalBatch()) // 0 with dataset.max_tokens: the batch varies per step
                 .generation(generation)
                 .seed(config.seed())
                 .worldSize(members.size())

@@ -52,14 +52,23 @@ public final class ReadableClips {
      * @throws UnreadableAudioException naming the drawn entry when no entry of the manifest can be read
      */
     public Drawn clip(int index, long seed) {
+        return clip(index, seed, clips.cropSamples());
+    }
+
+    /**
+     * As {@link #clip(int, long)} with a crop of {@code samples}; a replacement must give a crop that long
+     * (entries that are too short are passed over without being reported: they are readable).
+     */
+    public Drawn clip(int index, long seed, int samples) {
         int n = clips.size();
         List<Unreadable> skipped = new ArrayList<>();
         for (int k = 0; k < n; k++) {
             int i = (int) ((index + (long) k) % n);
+            if (k > 0 && clips.sizeOf(i) < samples) continue;
             String reason = unreadable.get(i);
             if (reason == null) {
                 try {
-                    return new Drawn(clips.clip(i, seed), List.copyOf(skipped));
+                    return new Drawn(clips.clip(i, seed, samples), List.copyOf(skipped));
                 } catch (UnreadableAudioException e) {
                     reason = e.reason();
                     unreadable.putIfAbsent(i, reason);

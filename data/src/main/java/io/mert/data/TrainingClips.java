@@ -11,10 +11,13 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.IntUnaryOperator;
 
 /**
  * Per-sample training source for the worker's loader: a manifest plus one label file per label
- * stream, served as fixed-length random crops with frame-aligned labels.
+ * stream, served as random crops with frame-aligned labels: of one fixed length, or (built by
+ * {@link #variable}, for fairseq's {@code max_tokens} batches) of any length a caller asks for up to
+ * each entry's {@link #sizeOf size}.
  *
  * <p>Crops start on a multiple of the model's frame stride, so label {@code j} of the crop is label
  * {@code start/stride + j} of the file. The start is drawn from {@code (seed, index)} only, so every
@@ -24,7 +27,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>At construction every entry is checked: label line count equals the manifest, and for each
  * stream {@code |numSamples/sampleRate - labels/labelRate| < 0.1 s} (fairseq hubert_dataset's
  * tolerance), otherwise an {@link IOException} names the audio file, the label file and the line.
- * Entries shorter than the crop are <b>skipped</b> (MERT does not pad: {@code pad_audio} false), with
+ * Entries shorter than the (shortest) crop are <b>skipped</b> (MERT does not pad: {@code pad_audio} false), with
  * the reason logged and kept in {@link #skipped()}; {@link #size()} and the indices passed to
  * {@link #clip} count the usable entries only ({@link #entryIndex} maps back to the manifest).
  *
@@ -41,17 +44,20 @@ public final class TrainingClips {
     public static final double LENGTH_TOLERANCE_SECONDS = 0.1;
 
     private final Manifest manifest;
-    private final int cropSamples;
+    private final int cropSamples;     // the longest crop (task.max_sample_size)
     private final int cropFrames;
+    private final int shortestCrop;    // the shortest crop (= cropSamples for fixed crops)
+    private final IntUnaryOperator framesFor;
     private final int stride;
     private final int sampleRate;
     private final List<List<int[]>> labels; // [stream][entry]
     private final int[] usable;             // usable index -> manifest entry
-    private final int[] maxStartFrame;      // per usable index
+    private final int[] sizes;              // per usable index: the longest crop it gives (<= cropSamples)
+    private final int[] labelFrames;        // per usable index: labels of its shortest stream
     private final List<Skipped> skipped;
     private final ConcurrentHashMap<Integer, float[]> cache;
 
-    /** A crop: {@code waveform} has cropSamples samples, {@code labels[s]} has cropFrames labels for stream s. */
+    /** A crop: {@code waveform} has the crop's samples, {@code labels[s]} its frames' labels for stream s. */
     public record Clip(int index, int entry, String path, int startSample, float[] waveform, int[][] labels) {}
 
     /** An entry that cannot give a full crop. */
@@ -88,16 +94,51 @@ public final class TrainingClips {
     /** As above; {@code classes} (one per label file) may be null to skip the label range check. */
     public TrainingClips(Manifest manifest, List<Path> labelFiles, List<Integer> classes, int cropSamples, int cropFrames,
                          int stride, int sampleRate, long cacheBytes) throws IOException {
+        this(manifest, labelFiles, classes, cropSamples, cropSamples, fixedFrames(cropSamples, cropFrames), stride, sampleRate,
+                cacheBytes);
+        if ((long) cropFrames * stride > cropSamples + stride)
+            throw new IllegalArgumentException(cropFrames + " frames of " + stride + " samples do not fit a crop of " + cropSamples);
+    }
+
+    /**
+     * Clips for variable-length crops (fairseq's {@code max_tokens} batching): an entry is usable when it
+     * gives a crop of at least {@code shortestCrop} samples; its {@link #sizeOf size} is the longest crop it
+     * gives, at most {@code longestCrop} and limited by its audio and by its labels (a crop of L samples
+     * needs {@code framesFor(L)} labels in every stream).
+     *
+     * @param shortestCrop entries shorter than this are skipped ({@code task.min_sample_size})
+     * @param longestCrop  {@code task.max_sample_size}
+     * @param framesFor    model frames of a crop of L samples
+     */
+    public static TrainingClips variable(Manifest manifest, List<Path> labelFiles, List<Integer> classes, int shortestCrop,
+                                         int longestCrop, IntUnaryOperator framesFor, int stride, int sampleRate,
+                                         long cacheBytes) throws IOException {
+        if (shortestCrop > longestCrop)
+            throw new IllegalArgumentException("shortest crop " + shortestCrop + " > longest crop " + longestCrop);
+        return new TrainingClips(manifest, labelFiles, classes, Math.max(1, shortestCrop), longestCrop, framesFor, stride,
+                sampleRate, cacheBytes);
+    }
+
+    private static IntUnaryOperator fixedFrames(int cropSamples, int cropFrames) {
+        return n -> {
+            if (n != cropSamples) throw new IllegalArgumentException("these clips are cut to " + cropSamples + " samples only, not " + n);
+            return cropFrames;
+        };
+    }
+
+    private TrainingClips(Manifest manifest, List<Path> labelFiles, List<Integer> classes, int shortestCrop, int cropSamples,
+                          IntUnaryOperator framesFor, int stride, int sampleRate, long cacheBytes) throws IOException {
+        int cropFrames = framesFor.applyAsInt(cropSamples);
         if (classes != null && classes.size() != labelFiles.size())
             throw new IllegalArgumentException(classes.size() + " class counts for " + labelFiles.size() + " label files");
         if (cropSamples <= 0 || cropFrames <= 0 || stride <= 0 || sampleRate <= 0)
             throw new IllegalArgumentException("crop samples/frames, stride and sample rate must be positive");
-        if ((long) cropFrames * stride > cropSamples + stride)
-            throw new IllegalArgumentException(cropFrames + " frames of " + stride + " samples do not fit a crop of " + cropSamples);
         if (labelFiles.isEmpty()) throw new IllegalArgumentException("at least one label file is needed");
         this.manifest = manifest;
         this.cropSamples = cropSamples;
         this.cropFrames = cropFrames;
+        this.shortestCrop = shortestCrop;
+        this.framesFor = framesFor;
         this.stride = stride;
         this.sampleRate = sampleRate;
         double labelRate = (double) sampleRate / stride;
@@ -119,32 +160,58 @@ public final class TrainingClips {
             }
             labels.add(rows);
         }
+        boolean fixed = shortestCrop == cropSamples;
         List<Integer> ok = new ArrayList<>();
-        List<Integer> maxStart = new ArrayList<>();
+        List<Integer> size = new ArrayList<>();
+        List<Integer> labelMin = new ArrayList<>();
         List<Skipped> skip = new ArrayList<>();
         for (int i = 0; i < manifest.size(); i++) {
             long n = manifest.entry(i).numSamples();
-            if (n < cropSamples) {
-                skip.add(new Skipped(i, manifest.entry(i).path(), "shorter than the crop: " + n + " < " + cropSamples + " samples"));
+            if (n < shortestCrop) {
+                skip.add(new Skipped(i, manifest.entry(i).path(), fixed
+                        ? "shorter than the crop: " + n + " < " + cropSamples + " samples"
+                        : "shorter than the shortest crop: " + n + " < " + shortestCrop
+                          + " samples (task.min_sample_size, or one mask span plus one frame)"));
                 continue;
             }
-            long m = (n - cropSamples) / stride;
-            for (List<int[]> stream : labels) m = Math.min(m, stream.get(i).length - cropFrames);
-            if (m < 0) {
-                skip.add(new Skipped(i, manifest.entry(i).path(), "labels too short for a crop of " + cropFrames + " frames"));
+            int lab = Integer.MAX_VALUE;
+            for (List<int[]> stream : labels) lab = Math.min(lab, stream.get(i).length);
+            int longest = longestCrop((int) Math.min(n, cropSamples), lab);
+            if (longest < shortestCrop) {
+                skip.add(new Skipped(i, manifest.entry(i).path(), fixed
+                        ? "labels too short for a crop of " + cropFrames + " frames"
+                        : "labels too short (" + lab + " frames) for a crop of " + shortestCrop + " samples"));
                 continue;
             }
             ok.add(i);
-            maxStart.add((int) m);
+            size.add(longest);
+            labelMin.add(lab);
         }
         usable = ok.stream().mapToInt(Integer::intValue).toArray();
-        maxStartFrame = maxStart.stream().mapToInt(Integer::intValue).toArray();
+        sizes = size.stream().mapToInt(Integer::intValue).toArray();
+        labelFrames = labelMin.stream().mapToInt(Integer::intValue).toArray();
         skipped = List.copyOf(skip);
         for (Skipped s : skipped) LOG.warn("skipping {}: {}", s.path(), s.reason());
         boolean fits = manifest.totalSamples() <= cacheBytes / Float.BYTES; // no overflow for huge manifests
         cache = fits ? new ConcurrentHashMap<>() : null;
-        LOG.info("training clips: {} of {} entries usable, crops of {} samples / {} frames, audio cache {}",
-                usable.length, manifest.size(), cropSamples, cropFrames, fits ? "on" : "off");
+        if (fixed)
+            LOG.info("training clips: {} of {} entries usable, crops of {} samples / {} frames, audio cache {}",
+                    usable.length, manifest.size(), cropSamples, cropFrames, fits ? "on" : "off");
+        else
+            LOG.info("training clips: {} of {} entries usable, crops of {} to {} samples, audio cache {}",
+                    usable.length, manifest.size(), shortestCrop, cropSamples, fits ? "on" : "off");
+    }
+
+    /** The longest crop of at most {@code upTo} samples (and at least shortestCrop) whose frames have labels, or -1. */
+    private int longestCrop(int upTo, int labels) {
+        int lo = shortestCrop, hi = upTo;
+        if (hi < lo || framesFor.applyAsInt(lo) > labels) return -1;
+        while (lo < hi) { // framesFor is non-decreasing: the largest L in [lo, hi] with framesFor(L) <= labels
+            int mid = lo + (hi - lo + 1) / 2;
+            if (framesFor.applyAsInt(mid) <= labels) lo = mid;
+            else hi = mid - 1;
+        }
+        return lo;
     }
 
     /** Usable entries. */
@@ -160,7 +227,20 @@ public final class TrainingClips {
 
     public int streams() { return labels.size(); }
 
+    /** The longest crop (task.max_sample_size); every crop of fixed-crop clips. */
     public int cropSamples() { return cropSamples; }
+
+    /** The shortest crop a usable entry gives. */
+    public int shortestCrop() { return shortestCrop; }
+
+    /** The longest crop usable index i gives: its size for batching (fairseq's {@code size(i)} with pad_audio false). */
+    public int sizeOf(int i) { return sizes[i]; }
+
+    /** Audio samples of usable index i as the manifest gives them (fairseq orders batches by these). */
+    public long lengthOf(int i) { return manifest.entry(usable[i]).numSamples(); }
+
+    /** Model frames of a crop of {@code samples}. */
+    public int framesFor(int samples) { return framesFor.applyAsInt(samples); }
 
     public int cropFrames() { return cropFrames; }
 
@@ -171,11 +251,27 @@ public final class TrainingClips {
      *                                  manifest (found here, at the first read, not at construction)
      */
     public Clip clip(int index, long seed) {
+        return clip(index, seed, cropSamples);
+    }
+
+    /**
+     * The crop of {@code samples} for usable index {@code index} (at most {@link #sizeOf}{@code (index)}),
+     * with {@link #framesFor}{@code (samples)} labels per stream; the same (seed, index, samples) always
+     * gives the same crop.
+     *
+     * @throws UnreadableAudioException as {@link #clip(int, long)}
+     */
+    public Clip clip(int index, long seed, int samples) {
         if (index < 0 || index >= usable.length)
             throw new IndexOutOfBoundsException("clip index " + index + " outside [0, " + usable.length + ")");
+        if (samples < shortestCrop || samples > sizes[index])
+            throw new IllegalArgumentException("a crop of " + samples + " samples from " + path(index) + ", which gives crops of "
+                    + shortestCrop + " to " + sizes[index] + " samples");
         int entry = usable[index];
+        int frames = framesFor.applyAsInt(samples);
+        int maxStartFrame = (int) Math.min((manifest.entry(entry).numSamples() - samples) / stride, labelFrames[index] - frames);
         SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L ^ (index + 0x632BE59BD9B4E019L));
-        int startFrame = rnd.nextInt(maxStartFrame[index] + 1);
+        int startFrame = rnd.nextInt(maxStartFrame + 1);
         int start = startFrame * stride;
         float[] audio;
         try {
@@ -183,10 +279,10 @@ public final class TrainingClips {
         } catch (UncheckedIOException e) {
             throw new UnreadableAudioException(index, manifest.entry(entry).path(), e.getCause());
         }
-        float[] wave = Arrays.copyOfRange(audio, start, start + cropSamples);
+        float[] wave = Arrays.copyOfRange(audio, start, start + samples);
         int[][] lab = new int[labels.size()][];
         for (int s = 0; s < lab.length; s++)
-            lab[s] = Arrays.copyOfRange(labels.get(s).get(entry), startFrame, startFrame + cropFrames);
+            lab[s] = Arrays.copyOfRange(labels.get(s).get(entry), startFrame, startFrame + frames);
         return new Clip(index, entry, manifest.entry(entry).path(), start, wave, lab);
     }
 

@@ -72,4 +72,29 @@ class ReadableClipsTest {
         assertTrue(none.getMessage().contains("none of the 4"), none.getMessage());
         assertTrue(Files.exists(dir.resolve("f0.wav")));
     }
+
+    @Test
+    void withVariableCropsAReplacementMustBeLongEnoughForTheStepsCrop() throws Exception {
+        MertConfig config = MertConfig.tiny();
+        int[] lengths = {12000, 9000, 16000};
+        List<Manifest.Entry> entries = new ArrayList<>();
+        List<int[]> labels = new ArrayList<>();
+        for (int f = 0; f < lengths.length; f++) {
+            float[] x = new float[lengths[f]];
+            for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(0.01 * (f + 1) * i);
+            WavFile.writeMono(dir.resolve("v" + f + ".wav"), x, 24000, WavFile.Encoding.PCM_16);
+            entries.add(new Manifest.Entry("v" + f + ".wav", lengths[f]));
+            labels.add(new int[config.framesFor(lengths[f])]);
+        }
+        LabelFile.write(dir.resolve("train.km"), labels);
+        TrainingClips clips = TrainingClips.variable(new Manifest(dir, entries), List.of(dir.resolve("train.km")), null, 8000,
+                16000, config::framesFor, 320, 24000, 0);
+        ReadableClips readable = new ReadableClips(clips);
+        damage("v0.wav");
+        ReadableClips.Drawn d = readable.clip(0, 3, 10000);
+        assertEquals(2, d.clip().index(), "v1 (9000 samples) cannot give a crop of 10000: passed over, not reported");
+        assertEquals(List.of(0), d.skipped().stream().map(ReadableClips.Unreadable::index).toList());
+        assertEquals(10000, d.clip().waveform().length);
+        assertEquals(1, readable.clip(0, 3, 9000).clip().index(), "a 9000-sample crop fits v1");
+    }
 }

@@ -102,4 +102,44 @@ class TrainingClipsTest {
             assertEquals(c.startSample() / 320 + frames - 1, c.labels()[0][frames - 1]);
         }
     }
+
+    @Test
+    void variableCropsAreLimitedByAudioLabelsAndTheLongestCropAndShortClipsAreSkipped() throws IOException {
+        int[] lengths = {120000, 30000, 60000, 200000, 60000};
+        int[] counts = new int[lengths.length];
+        for (int i = 0; i < lengths.length; i++) counts[i] = config.framesFor(lengths[i]);
+        counts[4] -= 4; // labels 4 frames short of the audio (within fairseq's 0.1 s): the longest crop shrinks
+        Manifest m = corpus(lengths, counts);
+        List<Path> labels = List.of(dir.resolve("train.km"), dir.resolve("train.km2"));
+        TrainingClips clips = TrainingClips.variable(m, labels, null, 40000, 96000, config::framesFor, 320, 24000, 1L << 30);
+        assertEquals(4, clips.size());
+        assertEquals(1, clips.skipped().size());
+        assertEquals("f1.wav", clips.skipped().get(0).path());
+        assertTrue(clips.skipped().get(0).reason().contains("task.min_sample_size"), clips.skipped().get(0).reason());
+        assertEquals(96000, clips.sizeOf(0), "capped at the longest crop");
+        assertEquals(60000, clips.sizeOf(1), "a clip shorter than the longest crop gives itself whole");
+        assertEquals(96000, clips.sizeOf(2));
+        assertEquals(200000, clips.lengthOf(2));
+        int limited = clips.sizeOf(3);
+        assertTrue(config.framesFor(limited) <= counts[4] && config.framesFor(limited + 1) > counts[4] && limited < 60000,
+                "the longest crop whose frames all have labels: " + limited);
+
+        for (int crop : new int[] {40000, 52345, 60000}) {
+            for (long seed = 0; seed < 10; seed++) {
+                TrainingClips.Clip c = clips.clip(1, seed, crop);
+                int frames = config.framesFor(crop), f0 = c.startSample() / 320;
+                assertEquals(crop, c.waveform().length);
+                assertEquals(frames, c.labels()[0].length);
+                assertTrue(c.startSample() + crop <= 60000);
+                assertEquals(0, c.startSample() % 320);
+                for (int i = 0; i < crop; i += 997) assertEquals(((c.startSample() + i) % 4096) / 4096f, c.waveform()[i], 0f);
+                for (int j = 0; j < frames; j++) assertEquals(7 * (f0 + j) + 2, c.labels()[1][j]);
+                assertEquals(c.startSample(), clips.clip(1, seed, crop).startSample(), "seeded");
+            }
+        }
+        TrainingClips.Clip whole = clips.clip(3, 5, limited);
+        assertEquals(whole.startSample() / 320 + config.framesFor(limited) - 1, whole.labels()[0][config.framesFor(limited) - 1]);
+        assertThrows(IllegalArgumentException.class, () -> clips.clip(1, 0, 60001), "longer than the clip gives");
+        assertThrows(IllegalArgumentException.class, () -> clips.clip(0, 0, 39999), "shorter than the shortest crop");
+    }
 }

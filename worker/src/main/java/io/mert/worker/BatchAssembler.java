@@ -76,16 +76,31 @@ final class BatchAssembler {
         throw new IllegalStateException("draw " + serial + " is not in the step's global batch");
     }
 
+    /** The default crop length (task.max_sample_size); batches by tokens crop each step to its own length. */
+    int cropSamples() {
+        return cropSamples;
+    }
+
     /** Span mask of a draw: a pure function of (seed, serial), so any rank can compute any draw's mask. */
     byte[] mask(long serial) {
+        return mask(serial, frames);
+    }
+
+    /** Span mask of a draw over {@code frames} frames (the frames of its step's crop). */
+    byte[] mask(long serial, int frames) {
         return SpanMasking.compute(frames, model.maskProb(), model.maskLength(), ShardPlan.mix(seed ^ MASK_STREAM, serial));
     }
 
     /** Supervised (masked) frames of a whole step, over every rank's slice. */
     int globalMaskedFrames(ShardPlan plan, long step, int globalBatch) {
-        int n = 0;
+        return globalMaskedFrames(plan, step, globalBatch, cropSamples);
+    }
+
+    /** As above, for a step cropped to {@code crop} samples. */
+    int globalMaskedFrames(ShardPlan plan, long step, int globalBatch, int crop) {
+        int frames = model.framesFor(crop), n = 0;
         for (int j = 0; j < globalBatch; j++) {
-            for (byte m : mask(plan.sampleSerial(step, 0, 1, j))) n += m;
+            for (byte m : mask(plan.sampleSerial(step, 0, 1, j), frames)) n += m;
         }
         return n;
     }
@@ -108,15 +123,22 @@ final class BatchAssembler {
     }
 
     /** The clip a draw resolves to: itself, or the next readable one (not in strict mode). */
-    private ReadableClips.Drawn draw(int index, long serial) {
+    private ReadableClips.Drawn draw(int index, long serial, int crop) {
         long cropSeed = ShardPlan.mix(seed ^ CROP_STREAM, serial);
-        if (strict) return new ReadableClips.Drawn(clips.clips().clip(index, cropSeed), List.of());
-        return clips.clip(index, cropSeed);
+        if (strict) return new ReadableClips.Drawn(clips.clips().clip(index, cropSeed, crop), List.of());
+        return clips.clip(index, cropSeed, crop);
     }
 
     /** As {@link #assemble}, also telling which clips the rows were cut from and which draws were replaced. */
     Assembled assembleRows(int[] manifestIndices, long[] serials, double featurePenaltyScale, int[] globalIndices,
                            long[] globalSerials) {
+        return assembleRows(manifestIndices, serials, featurePenaltyScale, globalIndices, globalSerials, cropSamples);
+    }
+
+    /** As above, every clip cropped to {@code cropSamples} (labels, CQT target and mask follow its frames). */
+    Assembled assembleRows(int[] manifestIndices, long[] serials, double featurePenaltyScale, int[] globalIndices,
+                           long[] globalSerials, int cropSamples) {
+        int frames = model.framesFor(cropSamples);
         if (mixer.enabled() && globalIndices == null) throw new IllegalStateException("with mixup, assemble needs the step's global batch");
         int[] used = new int[manifestIndices.length];
         List<Replaced> replaced = new ArrayList<>();
@@ -126,7 +148,7 @@ final class BatchAssembler {
         float[] target = new float[b * frames * bins];
         byte[] mask = new byte[b * frames];
         for (int i = 0; i < b; i++) {
-            ReadableClips.Drawn drawn = draw(manifestIndices[i], serials[i]);
+            ReadableClips.Drawn drawn = draw(manifestIndices[i], serials[i], cropSamples);
             TrainingClips.Clip clip = drawn.clip();
             used[i] = clip.index();
             if (!drawn.skipped().isEmpty())
@@ -136,16 +158,16 @@ final class BatchAssembler {
             float[] c = cqt.magnitude(clip.waveform());
             // nnAudio's centred CQT has one frame more than the conv extractor; MERT cuts it to the model's frames.
             System.arraycopy(c, 0, target, i * frames * bins, frames * bins);
-            System.arraycopy(mask(serials[i]), 0, mask, i * frames, frames);
+            System.arraycopy(mask(serials[i], frames), 0, mask, i * frames, frames);
         }
         if (mixer.enabled()) {
             // after the CQT and labels: MERT's targets come from the clean audio
             java.util.Map<Integer, float[]> crops = new java.util.HashMap<>();
             java.util.function.IntFunction<float[]> crop = j -> crops.computeIfAbsent(j,
-                    k -> draw(globalIndices[k], globalSerials[k]).clip().waveform());
+                    k -> draw(globalIndices[k], globalSerials[k], cropSamples).clip().waveform());
             for (int i = 0; i < b; i++) {
                 int self = positionOf(serials[i], globalSerials);
-                mixer.mix(wave, i * cropSamples, serials[i], self, globalSerials.length, crop);
+                mixer.mix(wave, i * cropSamples, serials[i], self, globalSerials.length, crop, cropSamples);
             }
         }
         return new Assembled(new Batch(b, cropSamples, frames, wave, labels, target, mask, featurePenaltyScale), used,

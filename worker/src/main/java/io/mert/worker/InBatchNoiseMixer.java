@@ -41,6 +41,11 @@ final class InBatchNoiseMixer {
      * @return whether the clip was mixed
      */
     boolean mix(float[] wave, int offset, long serial, int self, int globalBatch, IntFunction<float[]> crop) {
+        return mix(wave, offset, serial, self, globalBatch, crop, this.samples);
+    }
+
+    /** As above, for a step whose clips are cropped to {@code samples} (batches by tokens vary it per step). */
+    boolean mix(float[] wave, int offset, long serial, int self, int globalBatch, IntFunction<float[]> crop, int samples) {
         if (!config.enabled()) return false;
         SplittableRandom r = new SplittableRandom(ShardPlan.mix(seed ^ MIX_STREAM, serial));
         if (!(r.nextDouble() > config.mixtureProb())) return false;

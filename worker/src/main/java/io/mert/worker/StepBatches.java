@@ -26,18 +26,26 @@ public final class StepBatches {
 
     private final BatchAssembler assembler;
     private final ShardPlan plan;
-    private final int globalBatch;
 
     /** Unreadable clips are skipped (not strict), as in a default training run. */
     public StepBatches(MertConfig model, TrainingClips clips, int cropSamples, long seed, int globalBatch, MixupConfig mixup) {
         this(new BatchAssembler(model, new ReadableClips(clips), false, Cqt.mert(), cropSamples, seed, mixup),
-                new ShardPlan(seed, globalBatch, clips.size()), globalBatch);
+                new ShardPlan(seed, globalBatch, clips.size()));
     }
 
-    StepBatches(BatchAssembler assembler, ShardPlan plan, int globalBatch) {
+    /** As above over any shard plan (batches by tokens among them); unreadable clips are skipped. */
+    public StepBatches(MertConfig model, TrainingClips clips, ShardPlan plan, long seed, MixupConfig mixup) {
+        this(new BatchAssembler(model, new ReadableClips(clips), false, Cqt.mert(), clips.cropSamples(), seed, mixup), plan);
+    }
+
+    StepBatches(BatchAssembler assembler, ShardPlan plan) {
         this.assembler = assembler;
         this.plan = plan;
-        this.globalBatch = globalBatch;
+    }
+
+    /** The plan the batches follow. */
+    public ShardPlan plan() {
+        return plan;
     }
 
     /**
@@ -48,15 +56,18 @@ public final class StepBatches {
         int[] indices = plan.manifestIndices(step, rank, worldSize);
         long[] serials = new long[indices.length];
         for (int j = 0; j < indices.length; j++) serials[j] = plan.sampleSerial(step, rank, worldSize, j);
-        double penaltyScale = (double) indices.length / globalBatch * assembler.globalMaskedFrames(plan, step, globalBatch);
+        // batches by tokens: the step's clips are cropped to its shortest (MERT's collater, pad_audio false)
+        int crop = plan.batchesByTokens() ? plan.cropSamples(step) : assembler.cropSamples();
+        int globalBatch = plan.batchSize(step);
+        double penaltyScale = (double) indices.length / globalBatch * assembler.globalMaskedFrames(plan, step, globalBatch, crop);
         BatchAssembler.Assembled rows;
         if (assembler.mixes()) {
             int[] all = plan.manifestIndices(step, 0, 1);
             long[] allSerials = new long[all.length];
             for (int j = 0; j < all.length; j++) allSerials[j] = plan.sampleSerial(step, 0, 1, j);
-            rows = assembler.assembleRows(indices, serials, penaltyScale, all, allSerials);
+            rows = assembler.assembleRows(indices, serials, penaltyScale, all, allSerials, crop);
         } else {
-            rows = assembler.assembleRows(indices, serials, penaltyScale, null, null);
+            rows = assembler.assembleRows(indices, serials, penaltyScale, null, null, crop);
         }
         long digest = 0;
         for (int j = 0; j < indices.length; j++) digest += ShardPlan.mix(rows.indices()[j], serials[j]);

@@ -59,6 +59,7 @@ final class TrainingSession implements AutoCloseable {
     private final UnsafeBuffer wire;          // the same memory as reduceBuffer, for Aeron
     private final int statsOffset;
     private final int statCount;
+    private final ShardPlan plan;
     private final WireFormat allreduceWire;
     private long completedSteps;
     private ValidationSet validation;
@@ -71,8 +72,8 @@ final class TrainingSession implements AutoCloseable {
         this.streams = model.labelClasses().size();
         this.network = new MertNetwork(model, config.maxSampleSize(), config.seed());
         StepBatches steps = new StepBatches(new BatchAssembler(model, new ReadableClips(clips), config.strictData(), Cqt.mert(),
-                config.maxSampleSize(), config.seed(), MixupConfig.from(config.tree())),
-                new ShardPlan(config.seed(), config.globalBatch(), clips.size()), config.globalBatch());
+                config.maxSampleSize(), config.seed(), MixupConfig.from(config.tree())), SessionFactories.plan(config, clips));
+        this.plan = steps.plan();
         this.batches = new BatchPrefetcher(steps::build, config.prefetchBatches());
         this.paramCount = network.layout().totalSize();
         this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));
@@ -113,7 +114,6 @@ final class TrainingSession implements AutoCloseable {
             throw new IllegalStateException("asked to run step " + step + " but this worker has completed " + completedSteps);
         }
         long t0 = System.nanoTime();
-        int global = config.globalBatch();
         StepBatches.Built rows = null;
         UnreadableAudioException unreadable = null;
         try {
@@ -124,8 +124,11 @@ final class TrainingSession implements AutoCloseable {
         long digest = rows == null ? 0 : rows.digest();
         long t1 = System.nanoTime();
 
-        if (rows != null) {
+        if (rows != null && rows.batch().size() == 0) {
+            reduceBuffer.assign(0); // an epoch's last batch by tokens may have fewer clips than ranks: this one adds nothing
+        } else if (rows != null) {
             Batch batch = rows.batch();
+            int global = plan.batchSize(step);
             StepStats s = network.computeGradients(batch, gradients, ShardPlan.mix(config.seed(), step * 65_537L + rank));
             putStat(SUPERVISED, s.maskedFrames());
             putStat(LOSS, s.loss());

@@ -58,7 +58,7 @@ final class ValidationSet {
                 config.model().framesFor(config.maxSampleSize()), config.model().frameStride(), config.model().sampleRate(), 256L << 20);
         if (clips.size() == 0) return unavailable("no clip of " + tsv + " is as long as a crop of " + config.maxSampleSize() + " samples");
         int count = clips.size();
-        if (config.maxValidSteps() > 0) count = (int) Math.min(count, (long) config.maxValidSteps() * config.globalBatch());
+        if (config.maxValidSteps() > 0) count = (int) Math.min(count, (long) config.maxValidSteps() * config.clipsPerStepAtLeast());
         BatchAssembler batches = new BatchAssembler(config.model(), new io.mert.data.ReadableClips(clips), true, Cqt.mert(),
                 config.maxSampleSize(), config.seed() ^ VALID_SEED, MixupConfig.OFF);
         return new ValidationSet(clips, null, batches, count);

@@ -62,7 +62,7 @@ class BatchPrefetcherTest {
 
     private static StepBatches batches(TrainingClips clips, boolean strict) {
         return new StepBatches(new BatchAssembler(MODEL, new ReadableClips(clips), strict, Cqt.mert(), CROP, SEED, MixupConfig.OFF),
-                new ShardPlan(SEED, GLOBAL, clips.size()), GLOBAL);
+                new ShardPlan(SEED, GLOBAL, clips.size()));
     }
 
     /** (step, rank, world size) as a recovering run asks for them: a retried step, a new world size, a rollback. */

@@ -15,7 +15,8 @@ import java.util.regex.Pattern;
  * Keys fairseq does not have are ours and documented in the README: {@code model.preset} (the
  * starting point that {@code model.*} keys override) and {@code dataset.global_batch_size} (clips
  * per update over all workers; fixed when the world size changes), {@code distributed_training.state_transfer}
- * (how a joining worker gets the running state).
+ * (how a joining worker gets the running state). {@code dataset.max_tokens} is fairseq's key but counts
+ * the samples of a whole update over all workers, not of one GPU's batch.
  */
 public record TrainConfig(
         ConfigTree tree,
@@ -27,6 +28,8 @@ public record TrainConfig(
         int maxSampleSize,
         MertConfig model,
         int globalBatch,
+        int maxTokens,
+        int minSampleSize,
         int maxUpdate,
         double lr,
         double clipNorm,
@@ -78,15 +81,35 @@ public record TrainConfig(
         }
         double[] betas = r.betas("optimizer.adam_betas", 0.9, 0.98);
         int worldSize = r.integer("distributed_training.distributed_world_size", 1, 0, 4096);
-        int globalBatch = r.integer("dataset.global_batch_size", 8, 1, 1 << 20);
         int minWorld = r.integer("distributed_training.min_world_size", 1, 1, 4096);
-        if (minWorld > globalBatch) {
-            throw new ConfigException("distributed_training.min_world_size=" + minWorld + " exceeds dataset.global_batch_size="
-                    + globalBatch + ": every worker needs at least one clip per step; allowed is min_world_size <= " + globalBatch);
+        boolean byTokens = present(t, "dataset.max_tokens");
+        if (byTokens && present(t, "dataset.global_batch_size")) {
+            throw new ConfigException("dataset.max_tokens and dataset.global_batch_size are both set: choose one (max_tokens: "
+                    + "variable batches of at most that many audio samples per update over all workers, fairseq's way; "
+                    + "global_batch_size: a fixed number of clips per update)");
         }
-        if (worldSize > globalBatch) {
-            throw new ConfigException("distributed_training.distributed_world_size=" + worldSize + " exceeds dataset.global_batch_size="
-                    + globalBatch + ": the extra workers would get no clip; allowed is distributed_world_size <= " + globalBatch);
+        int globalBatch = byTokens ? 0 : r.integer("dataset.global_batch_size", 8, 1, 1 << 20);
+        int maxTokens = byTokens ? r.integer("dataset.max_tokens", 0, 1, Integer.MAX_VALUE) : 0;
+        if (byTokens && maxTokens < maxSample) {
+            throw new ConfigException("dataset.max_tokens=" + maxTokens + " is smaller than task.max_sample_size=" + maxSample
+                    + ": a batch must hold at least one full crop; allowed is max_tokens >= " + maxSample);
+        }
+        int minSample = r.integer("task.min_sample_size", 0, 0, Integer.MAX_VALUE);
+        if (minSample > maxSample) {
+            throw new ConfigException("task.min_sample_size=" + minSample + " exceeds task.max_sample_size=" + maxSample
+                    + ": allowed is min_sample_size <= max_sample_size");
+        }
+        // the fewest clips a step holds (but an epoch's last, partial batch): one per worker at least
+        int clipsPerStep = byTokens ? maxTokens / maxSample : globalBatch;
+        String batchKey = byTokens ? "dataset.max_tokens=" + maxTokens + " / task.max_sample_size=" + maxSample + " = "
+                + clipsPerStep + " full crops per step" : "dataset.global_batch_size=" + globalBatch;
+        if (minWorld > clipsPerStep) {
+            throw new ConfigException("distributed_training.min_world_size=" + minWorld + " exceeds " + batchKey
+                    + ": every worker needs at least one clip per step; allowed is min_world_size <= " + clipsPerStep);
+        }
+        if (worldSize > clipsPerStep) {
+            throw new ConfigException("distributed_training.distributed_world_size=" + worldSize + " exceeds " + batchKey
+                    + ": the extra workers would get no clip; allowed is distributed_world_size <= " + clipsPerStep);
         }
         stateTransfer(t); // validated here, read where it is used
         prefetchBatches(t);
@@ -99,6 +122,8 @@ public record TrainConfig(
                 maxSample,
                 model,
                 globalBatch,
+                maxTokens,
+                minSample,
                 maxUpdate,
                 r.firstNumber("optimization.lr", 5e-4),
                 r.number("optimization.clip_norm", 10.0, 0, Double.MAX_VALUE),
@@ -121,6 +146,32 @@ public record TrainConfig(
                 r.bool("dataset.disable_validation", false),
                 r.integer("dataset.max_valid_steps", 0, 0, Integer.MAX_VALUE),
                 r.choice("distributed_training.allreduce_wire", "fp32", ALLREDUCE_WIRES));
+    }
+
+    private static boolean present(ConfigTree t, String key) {
+        JsonNode n = t.get(key);
+        return n != null && !n.isNull();
+    }
+
+    /** Whether steps are fairseq-style {@code dataset.max_tokens} batches rather than {@code global_batch_size} clips. */
+    public boolean batchesByTokens() {
+        return maxTokens > 0;
+    }
+
+    /**
+     * The most workers a step can use: {@code global_batch_size}, or with {@code max_tokens} the number of
+     * full crops ({@code max_tokens / max_sample_size}) that every batch but an epoch's last holds at least.
+     */
+    public int clipsPerStepAtLeast() {
+        return batchesByTokens() ? maxTokens / maxSampleSize : globalBatch;
+    }
+
+    /**
+     * With {@code max_tokens}: the shortest crop a clip may give, {@code task.min_sample_size} but at least
+     * one mask span plus one frame (the fewest frames span masking works on).
+     */
+    public int shortestCrop() {
+        return (int) Math.max(minSampleSize, samplesForFrames(model, model.maskLength() + 1));
     }
 
     /** How a worker that joins mid-run gets the running state: {@code distributed_training.state_transfer}. */
@@ -193,7 +244,7 @@ public record TrainConfig(
     /** The model architecture with the number of classes of each label stream filled in. */
     public TrainConfig withLabelClasses(List<Integer> classes) {
         return new TrainConfig(tree, seed, logInterval, manifestDir, labelDir, labels, maxSampleSize,
-                model.withLabelClasses(classes), globalBatch, maxUpdate, lr, clipNorm, beta1, beta2, adamEps, weightDecay,
+                model.withLabelClasses(classes), globalBatch, maxTokens, minSampleSize, maxUpdate, lr, clipNorm, beta1, beta2, adamEps, weightDecay,
                 warmupUpdates, totalNumUpdate, endLearningRate, power, saveIntervalUpdates, keepLast, worldSize,
                 minWorldSize, stepTimeoutSeconds, strictData, validSubset, validateIntervalUpdates, validateAfterUpdates,
                 disableValidation, maxValidSteps, allreduceWire);

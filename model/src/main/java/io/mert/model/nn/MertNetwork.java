@@ -33,6 +33,10 @@ public final class MertNetwork implements AutoCloseable {
     private final List<String> statOutputs = new ArrayList<>();
     private final Map<Integer, Inputs> inputsByBatch = new HashMap<>();
     private MertGraph inferenceOtherLength;
+    /** Training graphs for crops other than cropSamples (batches by tokens), the most recently used last. */
+    private final java.util.LinkedHashMap<Integer, OtherLength> otherLengths = new java.util.LinkedHashMap<>(16, 0.75f, true);
+    /** Graphs kept for other crop lengths; a length met again after eviction is rebuilt (seconds, not minutes). */
+    static final int OTHER_LENGTHS_KEPT = 8;
     private boolean closed;
 
     public MertNetwork(MertConfig config, int cropSamples, long initSeed) {
@@ -96,6 +100,7 @@ public final class MertNetwork implements AutoCloseable {
             throw new IllegalArgumentException("gradOut must be a rank-1 FLOAT array of " + layout.totalSize()
                     + " elements, got " + gradOut.dataType() + " shape " + java.util.Arrays.toString(gradOut.shape()));
         }
+        if (batch.samples() != cropSamples) return otherLength(batch.samples()).computeGradients(batch, gradOut, dropoutSeed);
         Map<String, INDArray> ph = inputs(batch);
         dropoutMasks.fill(batch.size(), dropoutSeed, ph);
         OutAndGrad og = train.sd.calculateGradientsAndOutputs(ph, statOutputs, train.parameterNames);
@@ -112,6 +117,7 @@ public final class MertNetwork implements AutoCloseable {
     /** Forward only, no dropout: the same statistics as a training step, for validation. */
     public StepStats evaluate(Batch batch) {
         checkOpen();
+        if (batch.samples() != cropSamples) return otherLength(batch.samples()).evaluate(batch);
         Map<String, INDArray> ph = inputs(batch);
         List<String> outs = new ArrayList<>();
         outs.add(eval.loss);
@@ -141,6 +147,50 @@ public final class MertNetwork implements AutoCloseable {
             result[i] = h.reshape(g.frames, config.encoderEmbedDim()).toFloatMatrix();
         }
         return result;
+    }
+
+    /**
+     * A network over the same parameter buffer for crops of {@code samples} (SameDiff graphs have a fixed
+     * time length): built on first use, the last {@value #OTHER_LENGTHS_KEPT} lengths kept.
+     */
+    private MertNetwork otherLength(int samples) {
+        OtherLength o = otherLengths.get(samples);
+        if (o == null) {
+            o = new OtherLength(new MertNetwork(this, samples));
+            otherLengths.put(samples, o);
+            if (otherLengths.size() > OTHER_LENGTHS_KEPT) {
+                var eldest = otherLengths.entrySet().iterator().next();
+                eldest.getValue().network().close();
+                otherLengths.remove(eldest.getKey());
+            }
+        }
+        return o.network();
+    }
+
+    private record OtherLength(MertNetwork network) {
+    }
+
+    /** The same model (parameters shared, not copied) for another crop length. */
+    private MertNetwork(MertNetwork base, int cropSamples) {
+        int frames = base.config.framesFor(cropSamples);
+        if (frames < 2) {
+            throw new IllegalArgumentException("crop of " + cropSamples + " samples gives " + frames
+                    + " frames; need at least 2 (frame stride " + base.config.frameStride() + ")");
+        }
+        this.config = base.config;
+        this.cropSamples = cropSamples;
+        this.layout = base.layout;
+        this.parameters = base.parameters;
+        this.train = new MertGraph(config, layout, parameters, cropSamples, true);
+        this.eval = train.dropouts.isEmpty() ? train : new MertGraph(config, layout, parameters, cropSamples, false);
+        this.dropoutMasks = new DropoutMasks(train.dropouts);
+        quietly(train.sd::createGradFunction);
+        statOutputs.add(train.loss);
+        statOutputs.add(train.featurePenalty);
+        statOutputs.add(train.cqtMse);
+        statOutputs.add(train.maskedCount);
+        statOutputs.addAll(List.of(train.crossEntropy));
+        statOutputs.addAll(List.of(train.correct));
     }
 
     private MertGraph graphForLength(int samples) {
@@ -264,5 +314,7 @@ public final class MertNetwork implements AutoCloseable {
         closed = true;
         inputsByBatch.clear();
         inferenceOtherLength = null;
+        otherLengths.values().forEach(o -> o.network().close());
+        otherLengths.clear();
     }
 }

@@ -133,4 +133,25 @@ class TrainConfigTest {
         assertEquals(MertConfig.mertConvLayers(512), l);
         assertThrows(ConfigException.class, () -> TrainConfig.parseConvLayers("[(512,10)]"));
     }
+
+    @Test
+    void maxTokensReplacesTheGlobalBatchAndBoundsTheWorldSize() {
+        String msg = error("dataset.max_tokens=480000");
+        assertTrue(msg.contains("dataset.max_tokens and dataset.global_batch_size are both set"), msg);
+        TrainConfig c = TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of("dataset.global_batch_size=null",
+                "dataset.max_tokens=480000", "task.min_sample_size=24000", "distributed_training.distributed_world_size=10")));
+        assertTrue(c.batchesByTokens());
+        assertEquals(480000, c.maxTokens());
+        assertEquals(0, c.globalBatch());
+        assertEquals(10, c.clipsPerStepAtLeast(), "480000 / 48000 full crops per step");
+        assertEquals(24000, c.shortestCrop());
+        assertEquals(2000, TrainConfig.from(ConfigTree.parse(YAML, "t")).shortestCrop(), "at least a mask span plus one frame");
+        assertFalse(TrainConfig.from(ConfigTree.parse(YAML, "t")).batchesByTokens());
+        msg = error("dataset.global_batch_size=null", "dataset.max_tokens=480000", "distributed_training.distributed_world_size=11");
+        assertTrue(msg.contains("distributed_world_size=11") && msg.contains("dataset.max_tokens=480000") && msg.contains("<= 10"), msg);
+        msg = error("dataset.global_batch_size=null", "dataset.max_tokens=40000");
+        assertTrue(msg.contains("dataset.max_tokens=40000") && msg.contains("task.max_sample_size=48000") && msg.contains(">= 48000"), msg);
+        msg = error("task.min_sample_size=50000");
+        assertTrue(msg.contains("task.min_sample_size=50000") && msg.contains("<= max_sample_size"), msg);
+    }
 }

@@ -59,6 +59,30 @@ class TrainingAndParametersTest {
     }
 
     @Test
+    void batchesOfOtherCropLengthsTrainTheSameModelAsANetworkBuiltForThatLength() {
+        // batches by tokens vary the crop per step: one network answers every length, over one parameter buffer
+        MertConfig c = TestData.tinyWithDropout();
+        try (MertNetwork net = new MertNetwork(c, 6400, 5); MertNetwork shorter = new MertNetwork(c, 4480, 5)) {
+            INDArray g = Nd4j.create(DataType.FLOAT, net.layout().totalSize());
+            INDArray expected = Nd4j.create(DataType.FLOAT, net.layout().totalSize());
+            for (int clips : new int[] {3, 1}) {
+                Batch b = TestData.batch(c, clips, 4480, 11 + clips);
+                StepStats s = net.computeGradients(b, g, 9);
+                StepStats ref = shorter.computeGradients(b, expected, 9);
+                assertEquals(ref.loss(), s.loss(), 0.0);
+                assertEquals(ref.maskedFrames(), s.maskedFrames());
+                assertArrayEquals(expected.toFloatVector(), g.toFloatVector(), 0f);
+                assertEquals(shorter.evaluate(b).loss(), net.evaluate(b).loss(), 0.0);
+            }
+            // an update of the shared buffer reaches the other length's graph
+            net.parameters().muli(1.01f);
+            shorter.parameters().assign(net.parameters());
+            Batch b = TestData.batch(c, 2, 4480, 4);
+            assertEquals(shorter.evaluate(b).loss(), net.evaluate(b).loss(), 0.0);
+        }
+    }
+
+    @Test
     void initFollowsFairseqRules() {
         MertConfig c = MertConfig.tiny();
         ParameterLayout layout = MertLayout.of(c);
