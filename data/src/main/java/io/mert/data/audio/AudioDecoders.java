@@ -7,8 +7,10 @@ import java.util.EnumMap;
 import java.util.Map;
 
 /**
- * Entry point: reads a file, recognises its format from its content (not its name) and decodes it.
- * Thread-safe.
+ * Entry point: reads a file, recognises its format from its content (not its name) and decodes it:
+ * WAV, FLAC, Ogg Vorbis, MP3, Ogg Opus and AAC (MP4/M4A or ADTS) in Java. Anything else, and files
+ * that use a feature those decoders lack ({@link UnsupportedAudioFeatureException}), go to ffmpeg
+ * when it is installed ({@link FfmpegDecoder}). Thread-safe.
  */
 public final class AudioDecoders {
     /**
@@ -22,7 +24,21 @@ public final class AudioDecoders {
             AudioFormat.WAV, new WavDecoder(),
             AudioFormat.FLAC, new FlacDecoder(),
             AudioFormat.OGG_VORBIS, new VorbisDecoder(),
-            AudioFormat.MP3, new Mp3Decoder()));
+            AudioFormat.MP3, new Mp3Decoder(),
+            AudioFormat.OGG_OPUS, new OpusDecoder(),
+            AudioFormat.MP4_AAC, new AacDecoder(AudioFormat.MP4_AAC),
+            AudioFormat.ADTS_AAC, new AacDecoder(AudioFormat.ADTS_AAC)));
+
+    /** Where to send what the Java decoders cannot read. */
+    public sealed interface Fallback {
+        /** {@code $MERT_FFMPEG}, else ffmpeg on the PATH, looked up when a file needs it. */
+        record FromEnvironment() implements Fallback {}
+
+        record Ffmpeg(FfmpegDecoder decoder) implements Fallback {}
+
+        /** No fallback: such files fail with an error naming their format. */
+        record None() implements Fallback {}
+    }
 
     private AudioDecoders() {}
 
@@ -35,26 +51,39 @@ public final class AudioDecoders {
         return decode(file, DEFAULT_MAX_SECONDS);
     }
 
+    /** Decodes with the ffmpeg fallback {@linkplain Fallback.FromEnvironment from the environment}. */
+    public static DecodedAudio decode(Path file, double maxSeconds) throws IOException {
+        return decode(file, maxSeconds, new Fallback.FromEnvironment());
+    }
+
     /**
-     * @throws AudioFormatException the content is no supported format, or is corrupt, truncated or too long
+     * @throws AudioFormatException the content is corrupt, truncated or too long, or is no format decoded
+     *                              here and ffmpeg is unavailable or fails on it
      * @throws IOException          the file cannot be read
      */
-    public static DecodedAudio decode(Path file, double maxSeconds) throws IOException {
+    public static DecodedAudio decode(Path file, double maxSeconds, Fallback fallback) throws IOException {
         long size = Files.size(file);
         if (size > MAX_FILE_BYTES) throw new AudioFormatException(file + ": " + size + " bytes is too large to decode (limit 2 GiB)");
         if (size == 0) throw new AudioFormatException(file + ": empty file (0 bytes)");
         byte[] bytes = Files.readAllBytes(file);
         AudioFormat f = AudioFormat.sniff(bytes);
-        if (f == null)
-            throw new AudioFormatException(file + ": unrecognised content (" + describe(bytes)
-                    + "); supported: WAV (RIFF/WAVE), FLAC, Ogg Vorbis, MP3 (MPEG layer III)");
-        return DECODERS.get(f).decode(file, bytes, maxSeconds);
+        String detected;
+        if (f != null) {
+            try {
+                return DECODERS.get(f).decode(file, bytes, maxSeconds);
+            } catch (UnsupportedAudioFeatureException e) {
+                detected = e.what();
+            }
+        } else {
+            detected = ContentGuess.describe(bytes);
+        }
+        FfmpegDecoder ffmpeg = fallback instanceof Fallback.Ffmpeg x ? x.decoder()
+                : fallback instanceof Fallback.FromEnvironment ? FfmpegDecoder.locate() : null;
+        if (ffmpeg == null)
+            throw new AudioFormatException(file + ": " + detected + " is not decoded here without ffmpeg (decoded natively: "
+                    + NATIVE + "); " + FfmpegDecoder.INSTALL_HINT);
+        return ffmpeg.decode(file, maxSeconds, detected);
     }
 
-    private static String describe(byte[] b) {
-        if (AudioFormat.startsWith(b, 0, "OggS")) return "an Ogg stream that is not Vorbis, e.g. Opus or FLAC-in-Ogg";
-        StringBuilder s = new StringBuilder("starts with bytes");
-        for (int i = 0; i < Math.min(8, b.length); i++) s.append(String.format(" %02x", b[i] & 0xFF));
-        return s.toString();
-    }
+    private static final String NATIVE = "WAV, FLAC, Ogg Vorbis, MP3, Ogg Opus, AAC in MP4/M4A or ADTS";
 }
