@@ -49,8 +49,10 @@ public final class AacDecoder implements AudioDecoder {
             return format == AudioFormat.MP4_AAC ? mp4(file, bytes, maxSeconds) : adts(file, bytes, maxSeconds);
         } catch (IOException | RuntimeException | OutOfMemoryError e) {
             if (e instanceof AudioFormatException a) throw a;
-            // JCodec's demuxer and JAAD report many malformed boxes and frames only by failing
-            throw new AudioFormatException(file + ": corrupt " + label() + " data (" + e + ")", e);
+            // JCodec's demuxer and JAAD report many malformed boxes and frames only by failing, and JAAD
+            // also fails on some valid files (e.g. an off-by-one at the largest quantised value, 8191)
+            throw new AudioFormatException(file + ": could not decode " + label() + " data (" + e + "): the file is corrupt or hits a"
+                    + " defect of JCodec/JAAD; ffmpeg decodes AAC exactly: " + FfmpegDecoder.INSTALL_HINT, e);
         }
     }
 
@@ -64,7 +66,7 @@ public final class AacDecoder implements AudioDecoder {
         AbstractMP4DemuxerTrack track = (AbstractMP4DemuxerTrack) audio.get(0);
         String fourcc = track.getFourcc();
         if (!"mp4a".equals(fourcc))
-            throw new UnsupportedAudioFeatureException(file.toString(), "MP4 audio with codec '" + fourcc + "'"
+            throw UnsupportedAudioFeatureException.in(file, "MP4 audio with codec '" + fourcc + "'"
                     + ("alac".equals(fourcc) ? " (Apple Lossless)" : ""));
         ByteBuffer asc = AACUtils.getCodecPrivate(track.getSampleEntries()[0]);
         if (asc == null || !asc.hasRemaining()) throw new AudioFormatException(file + ": MP4 AAC track without a decoder configuration (esds)");
@@ -116,7 +118,7 @@ public final class AacDecoder implements AudioDecoder {
         AdtsHeader first = AdtsHeader.parse(bytes, pos);
         if (first == null) throw new AudioFormatException(file + ": no ADTS frame header at byte " + pos);
         if (first.channelConfig() == 0)
-            throw new UnsupportedAudioFeatureException(file.toString(), "ADTS AAC with its channel layout in the stream (channel configuration 0)");
+            throw UnsupportedAudioFeatureException.in(file, "ADTS AAC with its channel layout in the stream (channel configuration 0)");
         JaadStream s = new JaadStream(file, first.audioSpecificConfig(), maxSeconds);
         int frames = 0;
         while (pos < bytes.length) {
@@ -129,7 +131,7 @@ public final class AacDecoder implements AudioDecoder {
             if (h.frequencyIndex() != first.frequencyIndex() || h.channelConfig() != first.channelConfig() || h.objectType() != first.objectType())
                 throw new AudioFormatException(file + ": ADTS frame " + frames + " changes the stream's format");
             if (h.rawBlocks() != 0)
-                throw new UnsupportedAudioFeatureException(file.toString(), "ADTS AAC with several raw data blocks per frame");
+                throw UnsupportedAudioFeatureException.in(file, "ADTS AAC with several raw data blocks per frame");
             if (pos + h.frameLength() > bytes.length)
                 throw new AudioFormatException(file + ": truncated: ADTS frame " + frames + " needs " + h.frameLength()
                         + " bytes, " + (bytes.length - pos) + " remain");
@@ -162,18 +164,18 @@ public final class AacDecoder implements AudioDecoder {
             this.file = file;
             this.maxSeconds = maxSeconds;
             if (!JaadPnsGuard.available())
-                throw new UnsupportedAudioFeatureException(file.toString(), "AAC (this JAAD build cannot be checked for its PNS defect)");
+                throw UnsupportedAudioFeatureException.in(file, "AAC (this JAAD build cannot be checked for its PNS defect)");
             try {
                 decoder = new Decoder(audioSpecificConfig);
             } catch (AACException e) {
                 String m = String.valueOf(e.getMessage());
                 if (m.contains("unsupported profile") || m.contains("not supported"))
-                    throw new UnsupportedAudioFeatureException(file.toString(), "AAC with " + m);
+                    throw UnsupportedAudioFeatureException.in(file, "AAC with " + m);
                 throw new AudioFormatException(file + ": invalid AAC decoder configuration (" + m + ")", e);
             }
             Profile profile = decoder.getConfig().getProfile();
             if (profile != Profile.AAC_LC)
-                throw new UnsupportedAudioFeatureException(file.toString(), "AAC profile " + profile.getDescription()
+                throw UnsupportedAudioFeatureException.in(file, "AAC profile " + profile.getDescription()
                         + " (only AAC-LC is decoded here)");
             out.setBigEndian(false);
         }
@@ -181,14 +183,14 @@ public final class AacDecoder implements AudioDecoder {
         void decode(byte[] frame) throws AudioFormatException {
             try {
                 if (!JaadPnsGuard.decodeFrame(decoder, frame, out))
-                    throw new UnsupportedAudioFeatureException(file.toString(),
-                            "AAC with perceptual noise substitution (PNS), which JAAD decodes wrongly,");
+                    throw UnsupportedAudioFeatureException.in(file, "AAC with perceptual noise substitution (PNS), which JAAD decodes wrongly,");
             } catch (AACException e) {
-                throw new AudioFormatException(file + ": undecodable AAC frame after sample " + (pcm == null ? 0 : pcm.frames())
-                        + " (" + e.getMessage() + ")", e);
+                throw new AudioFormatException(file + ": JAAD could not decode the AAC frame after sample " + (pcm == null ? 0 : pcm.frames())
+                        + " (" + e.getMessage() + "): the file is corrupt or hits a defect of JAAD; ffmpeg decodes AAC exactly: "
+                        + FfmpegDecoder.INSTALL_HINT, e);
             }
             if (decoder.getConfig().isSBRPresent())
-                throw new UnsupportedAudioFeatureException(file.toString(), "HE-AAC (SBR)");
+                throw UnsupportedAudioFeatureException.in(file, "HE-AAC (SBR)");
             if (out.getBitsPerSample() != 16) throw new AudioFormatException(file + ": JAAD wrote " + out.getBitsPerSample() + "-bit samples");
             if (pcm == null) {
                 rate = out.getSampleRate();

@@ -4,13 +4,16 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumMap;
+import java.util.EnumSet;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Entry point: reads a file, recognises its format from its content (not its name) and decodes it:
- * WAV, FLAC, Ogg Vorbis, MP3, Ogg Opus and AAC (MP4/M4A or ADTS) in Java. Anything else, and files
- * that use a feature those decoders lack ({@link UnsupportedAudioFeatureException}), go to ffmpeg
- * when it is installed ({@link FfmpegDecoder}). Thread-safe.
+ * WAV, FLAC, Ogg Vorbis, MP3 and Ogg Opus in Java. Anything else, files that use a feature those
+ * decoders lack ({@link UnsupportedAudioFeatureException}), and AAC (MP4/M4A or ADTS) go to ffmpeg
+ * when it is installed ({@link FfmpegDecoder}); without ffmpeg, AAC-LC is decoded in Java by JAAD
+ * ({@link AacDecoder}). Thread-safe.
  */
 public final class AudioDecoders {
     /**
@@ -29,7 +32,13 @@ public final class AudioDecoders {
             AudioFormat.MP4_AAC, new AacDecoder(AudioFormat.MP4_AAC),
             AudioFormat.ADTS_AAC, new AacDecoder(AudioFormat.ADTS_AAC)));
 
-    /** Where to send what the Java decoders cannot read. */
+    /**
+     * AAC goes to ffmpeg whenever it is available: JAAD, the Java decoder, is a fallback of its own
+     * with known defects ({@link AacDecoder}).
+     */
+    private static final Set<AudioFormat> PREFER_FFMPEG = EnumSet.of(AudioFormat.MP4_AAC, AudioFormat.ADTS_AAC);
+
+    /** Where to send what the Java decoders cannot read (and AAC, which ffmpeg decodes better). */
     public sealed interface Fallback {
         /** {@code $MERT_FFMPEG}, else ffmpeg on the PATH, looked up when a file needs it. */
         record FromEnvironment() implements Fallback {}
@@ -57,8 +66,9 @@ public final class AudioDecoders {
     }
 
     /**
-     * @throws AudioFormatException the content is corrupt, truncated or too long, or is no format decoded
-     *                              here and ffmpeg is unavailable or fails on it
+     * @throws UnsupportedAudioFeatureException the content is no format (or uses a feature) decoded here, and
+     *                                          there is no ffmpeg; the message names it and what to install
+     * @throws AudioFormatException the content is corrupt, truncated or too long, or ffmpeg fails on it
      * @throws IOException          the file cannot be read
      */
     public static DecodedAudio decode(Path file, double maxSeconds, Fallback fallback) throws IOException {
@@ -67,6 +77,10 @@ public final class AudioDecoders {
         if (size == 0) throw new AudioFormatException(file + ": empty file (0 bytes)");
         byte[] bytes = Files.readAllBytes(file);
         AudioFormat f = AudioFormat.sniff(bytes);
+        if (f != null && PREFER_FFMPEG.contains(f)) {
+            FfmpegDecoder ffmpeg = ffmpeg(fallback, file);
+            if (ffmpeg != null) return ffmpeg.decode(file, maxSeconds, f == AudioFormat.MP4_AAC ? "MP4/M4A audio" : "ADTS AAC");
+        }
         String detected;
         if (f != null) {
             try {
@@ -77,13 +91,22 @@ public final class AudioDecoders {
         } else {
             detected = ContentGuess.describe(bytes);
         }
-        FfmpegDecoder ffmpeg = fallback instanceof Fallback.Ffmpeg x ? x.decoder()
-                : fallback instanceof Fallback.FromEnvironment ? FfmpegDecoder.locate() : null;
+        FfmpegDecoder ffmpeg = ffmpeg(fallback, file);
         if (ffmpeg == null)
-            throw new AudioFormatException(file + ": " + detected + " is not decoded here without ffmpeg (decoded natively: "
+            throw new UnsupportedAudioFeatureException(detected, file + ": " + detected + " is not decoded here without ffmpeg (decoded natively: "
                     + NATIVE + "); " + FfmpegDecoder.INSTALL_HINT);
         return ffmpeg.decode(file, maxSeconds, detected);
     }
 
-    private static final String NATIVE = "WAV, FLAC, Ogg Vorbis, MP3, Ogg Opus, AAC in MP4/M4A or ADTS";
+    private static FfmpegDecoder ffmpeg(Fallback fallback, Path file) throws AudioFormatException {
+        if (fallback instanceof Fallback.Ffmpeg x) return x.decoder();
+        if (!(fallback instanceof Fallback.FromEnvironment)) return null;
+        try {
+            return FfmpegDecoder.locate();
+        } catch (AudioFormatException e) {
+            throw new AudioFormatException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static final String NATIVE = "WAV, FLAC, Ogg Vorbis, MP3, Ogg Opus; AAC-LC without PNS when ffmpeg is absent";
 }

@@ -44,7 +44,7 @@ public final class OpusDecoder implements AudioDecoder {
             throw new AudioFormatException(file + ": the first Ogg packet is not an OpusHead header");
         int version = p[8] & 0xFF;
         if ((version & 0xF0) != 0)
-            throw new UnsupportedAudioFeatureException(file.toString(), "Ogg Opus header version " + version);
+            throw UnsupportedAudioFeatureException.in(file, "Ogg Opus header version " + version);
         int channels = p[9] & 0xFF;
         int preSkip = (p[10] & 0xFF) | (p[11] & 0xFF) << 8;
         int gain = (short) ((p[16] & 0xFF) | (p[17] & 0xFF) << 8);
@@ -55,7 +55,7 @@ public final class OpusDecoder implements AudioDecoder {
             return new Head(channels, preSkip, gain, 0, 1, channels - 1, channels == 1 ? new short[] {0} : new short[] {0, 1});
         }
         if (family != 1)
-            throw new UnsupportedAudioFeatureException(file.toString(), "Ogg Opus with channel mapping family " + family
+            throw UnsupportedAudioFeatureException.in(file, "Ogg Opus with channel mapping family " + family
                     + " (only 0 and 1 are decoded here)");
         if (channels > 8) throw new AudioFormatException(file + ": OpusHead mapping family 1 with " + channels + " channels (at most 8)");
         if (p.length < 21 + channels) throw new AudioFormatException(file + ": OpusHead too short for its channel mapping table");

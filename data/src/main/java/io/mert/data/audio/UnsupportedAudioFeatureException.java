@@ -1,17 +1,28 @@
 package io.mert.data.audio;
 
+import java.nio.file.Path;
+
 /**
- * A well-formed file that uses something the pure-Java decoders here cannot decode (an Opus channel
- * mapping family other than 0 or 1, an AAC profile JAAD lacks, ALAC in MP4...). Unlike a corrupt
- * file, ffmpeg may still decode it: {@link AudioDecoders} retries through {@link FfmpegDecoder}.
+ * A file in a format, or using a feature, that the Java decoders here cannot decode (an Opus channel
+ * mapping family other than 0 or 1, AAC with PNS, ALAC in MP4, WavPack...). Unlike a corrupt file,
+ * ffmpeg may still decode it: {@link AudioDecoders} retries through {@link FfmpegDecoder}, and throws
+ * this type, with what to install, when there is no ffmpeg.
  */
 public class UnsupportedAudioFeatureException extends AudioFormatException {
     private final String what;
 
-    /** @param what the format and feature, e.g. "AAC in MP4 with profile HE-AAC v2", for messages */
-    public UnsupportedAudioFeatureException(String file, String what) {
-        super(file + ": " + what + " is not decoded natively");
+    /**
+     * @param what    the format and feature, e.g. "Ogg Opus with channel mapping family 2", for messages
+     * @param message the whole message, naming the file
+     */
+    public UnsupportedAudioFeatureException(String what, String message) {
+        super(message);
         this.what = what;
+    }
+
+    /** "FILE: WHAT is not decoded natively". */
+    static UnsupportedAudioFeatureException in(Path file, String what) {
+        return new UnsupportedAudioFeatureException(what, file + ": " + what + " is not decoded natively");
     }
 
     public String what() { return what; }
