@@ -4,26 +4,21 @@ import net.sourceforge.jaad.aac.AACException;
 import net.sourceforge.jaad.aac.Decoder;
 import net.sourceforge.jaad.aac.Profile;
 import net.sourceforge.jaad.aac.SampleBuffer;
-import org.jcodec.codecs.aac.AACUtils;
-import org.jcodec.common.DemuxerTrack;
-import org.jcodec.common.io.ByteBufferSeekableByteChannel;
-import org.jcodec.common.model.Packet;
-import org.jcodec.containers.mp4.boxes.Edit;
-import org.jcodec.containers.mp4.demuxer.AbstractMP4DemuxerTrack;
-import org.jcodec.containers.mp4.demuxer.MP4Demuxer;
 
-import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import java.util.List;
 
 /**
- * AAC through JAAD as JCodec ships it (pure Java; JAAD is public domain, JCodec's changes and its
- * MP4 demuxer FreeBSD). JAAD writes 16-bit PCM, so the output has 16-bit resolution. Streams that use
- * perceptual noise substitution, which JAAD decodes wrongly ({@link JaadPnsGuard}), and profiles
- * other than AAC-LC, HE-AAC (SBR/PS) included (no reference here to check JAAD's against), raise {@link UnsupportedAudioFeatureException}.
+ * AAC-LC through JAAD as JCodec ships it (pure Java; JAAD is public domain, JCodec's changes FreeBSD),
+ * used when ffmpeg is not installed ({@link AudioDecoders} prefers ffmpeg for AAC). JAAD writes 16-bit
+ * PCM, so the output has 16-bit resolution. Streams that use perceptual noise substitution, which
+ * JAAD decodes wrongly ({@link JaadPnsGuard}), and profiles other than AAC-LC, HE-AAC (SBR/PS)
+ * included (no reference here to check JAAD's against), raise {@link UnsupportedAudioFeatureException}.
+ * Where JAAD's temporal noise shaping is used it departs from ffmpeg's by up to ~100 LSB in a
+ * frame (AacDecoderReferenceTest); JAAD also throws on some valid loud frames (an off-by-one at the
+ * largest quantised value), reported as an error that recommends ffmpeg.
  *
- * <p>{@link AudioFormat#MP4_AAC}: the first audio track of an MP4/M4A file. Its edit list removes
+ * <p>{@link AudioFormat#MP4_AAC}: the first audio track of an MP4/M4A file ({@link Mp4AudioTrack};
+ * JCodec's own demuxer allocates whatever a forged box size asks for). Its edit list removes
  * the encoder's priming samples (1024 for most encoders) and the sample table's total duration
  * trims the padding of the last frame, so the output lines up with the encoder's input. A track
  * that is not AAC (ALAC, AC-3...) or an AAC profile JAAD cannot decode raises
@@ -47,53 +42,41 @@ public final class AacDecoder implements AudioDecoder {
     public DecodedAudio decode(Path file, byte[] bytes, double maxSeconds) throws AudioFormatException {
         try {
             return format == AudioFormat.MP4_AAC ? mp4(file, bytes, maxSeconds) : adts(file, bytes, maxSeconds);
-        } catch (IOException | RuntimeException | OutOfMemoryError e) {
-            if (e instanceof AudioFormatException a) throw a;
-            // JCodec's demuxer and JAAD report many malformed boxes and frames only by failing, and JAAD
+        } catch (RuntimeException | OutOfMemoryError e) {
+            // JAAD reports many malformed boxes and frames only by failing, and JAAD
             // also fails on some valid files (e.g. an off-by-one at the largest quantised value, 8191)
             throw new AudioFormatException(file + ": could not decode " + label() + " data (" + e + "): the file is corrupt or hits a"
-                    + " defect of JCodec/JAAD; ffmpeg decodes AAC exactly: " + FfmpegDecoder.INSTALL_HINT, e);
+                    + " defect of JAAD; ffmpeg decodes AAC exactly: " + FfmpegDecoder.INSTALL_HINT, e);
         }
     }
 
     private String label() { return format == AudioFormat.MP4_AAC ? "MP4/AAC" : "ADTS AAC"; }
 
-    private static DecodedAudio mp4(Path file, byte[] bytes, double maxSeconds) throws IOException {
-        // "raw": the plain demuxer prepends an ADTS header to every AAC packet
-        MP4Demuxer demuxer = MP4Demuxer.createRawMP4Demuxer(new ByteBufferSeekableByteChannel(ByteBuffer.wrap(bytes), bytes.length));
-        List<DemuxerTrack> audio = demuxer.getAudioTracks();
-        if (audio.isEmpty()) throw new AudioFormatException(file + ": MP4 file without an audio track");
-        AbstractMP4DemuxerTrack track = (AbstractMP4DemuxerTrack) audio.get(0);
-        String fourcc = track.getFourcc();
-        if (!"mp4a".equals(fourcc))
-            throw UnsupportedAudioFeatureException.in(file, "MP4 audio with codec '" + fourcc + "'"
-                    + ("alac".equals(fourcc) ? " (Apple Lossless)" : ""));
-        ByteBuffer asc = AACUtils.getCodecPrivate(track.getSampleEntries()[0]);
-        if (asc == null || !asc.hasRemaining()) throw new AudioFormatException(file + ": MP4 AAC track without a decoder configuration (esds)");
-        JaadStream s = new JaadStream(file, bytes(asc), maxSeconds);
-        long timescale = track.getTimescale();
-        if (timescale <= 0) throw new AudioFormatException(file + ": MP4 audio track with timescale " + timescale);
-        long ticks = 0;
-        Packet p;
-        while ((p = track.nextFrame()) != null) {
-            s.decode(bytes(p.getData()));
-            ticks += p.getDuration();
-        }
+    private static DecodedAudio mp4(Path file, byte[] bytes, double maxSeconds) throws AudioFormatException {
+        Mp4AudioTrack track = Mp4AudioTrack.read(file, bytes);
+        if (!"mp4a".equals(track.codec()))
+            throw UnsupportedAudioFeatureException.in(file, "MP4 audio with codec '" + track.codec() + "'"
+                    + ("alac".equals(track.codec()) ? " (Apple Lossless)" : ""));
+        int ot = track.objectType();
+        if (ot != 0x40 && ot != 0x66 && ot != 0x67 && ot != 0x68)
+            throw UnsupportedAudioFeatureException.in(file, "MP4 'mp4a' audio with object type 0x" + Integer.toHexString(ot)
+                    + (ot == 0x69 || ot == 0x6B ? " (MP3)" : " (not AAC)"));
+        if (track.config() == null || track.config().length < 2)
+            throw new AudioFormatException(file + ": MP4 AAC track without a decoder configuration (esds)");
+        JaadStream s = new JaadStream(file, track.config(), maxSeconds);
+        long[] offsets = track.offsets();
+        int[] sizes = track.sizes();
+        for (int i = 0; i < sizes.length; i++)
+            s.decode(java.util.Arrays.copyOfRange(bytes, (int) offsets[i], (int) offsets[i] + sizes[i]));
         if (s.pcm == null) throw new AudioFormatException(file + ": MP4 AAC track holds no audio frames");
-        // media ticks -> output samples (they differ when SBR doubles the rate or the timescale is not the rate)
-        double perTick = s.rate / (double) timescale;
-        long skip = 0;
-        long keep = Math.round(ticks * perTick);
-        Edit edit = firstMediaEdit(track.getEdits());
-        if (edit != null) {
-            skip = Math.round(edit.getMediaTime() * perTick);
-            keep -= skip;
-            // the segment's length is in the movie's timescale (often ms): only trust it when it cuts more than its rounding
-            int movieScale = demuxer.getMovie().getTimescale();
-            if (movieScale > 0 && edit.getDuration() > 0) {
-                long byEdit = (long) Math.ceil(edit.getDuration() * (double) s.rate / movieScale);
-                if (byEdit < keep - Math.ceil(s.rate / (double) movieScale)) keep = byEdit;
-            }
+        // media ticks -> output samples (they differ when the timescale is not the sample rate)
+        double perTick = s.rate / (double) track.timescale();
+        long skip = Math.round(track.editStart() * perTick);
+        long keep = Math.round(track.duration() * perTick) - skip;
+        if (track.editLength() > 0 && track.movieScale() > 0) {
+            // the edit's length is in the movie's timescale (often ms): only trust it when it cuts more than its rounding
+            long byEdit = (long) Math.ceil(track.editLength() * (double) s.rate / track.movieScale());
+            if (byEdit < keep - Math.ceil(s.rate / (double) track.movieScale())) keep = byEdit;
         }
         return capped(file, new DecodedAudio(AudioFormat.MP4_AAC, s.pcm.trimmed(skip, keep), s.rate, 0), maxSeconds);
     }
@@ -103,12 +86,6 @@ public final class AacDecoder implements AudioDecoder {
         if (a.frames() > maxSeconds * a.sampleRate())
             throw new AudioFormatException(file + ": longer than the limit of " + maxSeconds + " s; split the file or raise the limit");
         return a;
-    }
-
-    private static Edit firstMediaEdit(List<Edit> edits) {
-        if (edits == null) return null;
-        for (Edit e : edits) if (e.getMediaTime() >= 0) return e;
-        return null;
     }
 
     private static DecodedAudio adts(Path file, byte[] bytes, double maxSeconds) throws AudioFormatException {
@@ -143,12 +120,6 @@ public final class AacDecoder implements AudioDecoder {
         }
         if (s.pcm == null) throw new AudioFormatException(file + ": ADTS stream holds no audio frames");
         return capped(file, new DecodedAudio(AudioFormat.ADTS_AAC, s.pcm.all(), s.rate, 0), maxSeconds);
-    }
-
-    private static byte[] bytes(ByteBuffer b) {
-        byte[] out = new byte[b.remaining()];
-        b.duplicate().get(out);
-        return out;
     }
 
     /** JAAD fed frame by frame into a {@link PcmBuffer}; the rate and channels come from the first decoded frame. */
