@@ -124,6 +124,13 @@ public final class AacDecoder implements AudioDecoder {
 
     /** JAAD fed frame by frame into a {@link PcmBuffer}; the rate and channels come from the first decoded frame. */
     private static final class JaadStream {
+        private static final byte[] EMPTY = {};
+
+        static {
+            // JCodec's own logger prints to stdout; the one warning JAAD gives (a frame that ends early) becomes an error here
+            org.jcodec.common.logging.Logger.setLevel(org.jcodec.common.logging.LogLevel.ERROR);
+        }
+
         private final Path file;
         private final double maxSeconds;
         private final Decoder decoder;
@@ -152,6 +159,8 @@ public final class AacDecoder implements AudioDecoder {
         }
 
         void decode(byte[] frame) throws AudioFormatException {
+            // JAAD returns without output (and logs a warning) when a frame ends early: an empty buffer shows it
+            out.setData(EMPTY, 0, 0, 0, 0);
             try {
                 if (!JaadPnsGuard.decodeFrame(decoder, frame, out))
                     throw UnsupportedAudioFeatureException.in(file, "AAC with perceptual noise substitution (PNS), which JAAD decodes wrongly,");
@@ -160,6 +169,9 @@ public final class AacDecoder implements AudioDecoder {
                         + " (" + e.getMessage() + "): the file is corrupt or hits a defect of JAAD; ffmpeg decodes AAC exactly: "
                         + FfmpegDecoder.INSTALL_HINT, e);
             }
+            if (out.getData().length == 0)
+                throw new AudioFormatException(file + ": corrupt AAC frame after sample " + (pcm == null ? 0 : pcm.frames())
+                        + ": its data ends before its last element");
             if (decoder.getConfig().isSBRPresent())
                 throw UnsupportedAudioFeatureException.in(file, "HE-AAC (SBR)");
             if (out.getBitsPerSample() != 16) throw new AudioFormatException(file + ": JAAD wrote " + out.getBitsPerSample() + "-bit samples");
