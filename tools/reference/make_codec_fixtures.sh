@@ -26,12 +26,12 @@ ff() { ffmpeg -v error -nostdin -y "$@"; }
 ff -ss 30 -t 2 -i "$MUSIC" -c:a pcm_s16le "$T/music44s.wav"
 
 # --- Opus: stereo (channel mapping family 0), mono (family 0) and 4 channels (family 1, multistream)
-opusenc --quiet --bitrate 96 "$T/music44s.wav" "$A/music48s.opus"
+opusenc --quiet --serial 2306 --bitrate 96 "$T/music44s.wav" "$A/music48s.opus"
 ff -i "$T/music44s.wav" -t 1 -ac 1 -c:a pcm_s16le "$T/music44m.wav"
-opusenc --quiet --bitrate 48 "$T/music44m.wav" "$A/music48m.opus"
+opusenc --quiet --serial 2306 --bitrate 48 "$T/music44m.wav" "$A/music48m.opus"
 # 4 channels: the stereo music plus its mid and side, 0.5 s (opusenc maps 4 channels with family 1)
 ff -i "$T/music44s.wav" -t 0.5 -filter_complex "[0:a]pan=4c|c0=c0|c1=c1|c2=0.5*c0+0.5*c1|c3=0.5*c0-0.5*c1" -c:a pcm_s16le "$T/music44q.wav"
-opusenc --quiet --bitrate 160 "$T/music44q.wav" "$A/music48q.opus"
+opusenc --quiet --serial 2306 --bitrate 160 "$T/music44q.wav" "$A/music48q.opus"
 for n in music48s music48m music48q; do
   opusdec --quiet --rate 48000 --no-dither "$A/$n.opus" "$T/$n.opus.wav"
   flac -8 -f --silent -o "$A/$n.opus.flac" "$T/$n.opus.wav"
