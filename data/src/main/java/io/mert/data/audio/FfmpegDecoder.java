@@ -52,14 +52,18 @@ public final class FfmpegDecoder {
      * @throws AudioFormatException {@code $MERT_FFMPEG} is set but names no executable file
      */
     public static FfmpegDecoder locate() throws AudioFormatException {
-        String env = System.getenv(ENV);
+        return locate(System.getenv());
+    }
+
+    static FfmpegDecoder locate(java.util.Map<String, String> environment) throws AudioFormatException {
+        String env = environment.get(ENV);
         if (env != null && !env.isBlank()) {
             Path p = Path.of(env);
             if (!Files.isRegularFile(p) || !Files.isExecutable(p))
                 throw new AudioFormatException(ENV + "=" + env + " is not an executable file; point it at ffmpeg or unset it");
             return new FfmpegDecoder(p);
         }
-        String path = System.getenv("PATH");
+        String path = environment.get("PATH");
         if (path == null) return null;
         for (String dir : path.split(java.io.File.pathSeparator)) {
             if (dir.isEmpty()) continue;

@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Locale;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -124,5 +125,24 @@ class FfmpegFallbackTest {
         double s = (System.nanoTime() - t0) / 1e9;
         assertTrue(e.getMessage().contains("did not finish") && e.getMessage().contains("killed"), e.getMessage());
         assertTrue(s < 60, "took " + s + " s");
+    }
+
+    @Test
+    void theBinaryComesFromMertFfmpegElseThePath(@TempDir Path tmp) throws IOException {
+        Path bin = tmp.resolve("bin");
+        Files.createDirectories(bin);
+        Path fake = bin.resolve("ffmpeg");
+        Files.writeString(fake, "#!/bin/sh\n");
+        Files.setPosixFilePermissions(fake, PosixFilePermissions.fromString("rwx------"));
+        Path other = tmp.resolve("my-ffmpeg");
+        Files.copy(fake, other);
+        Files.setPosixFilePermissions(other, PosixFilePermissions.fromString("rwx------"));
+
+        assertEquals(fake, FfmpegDecoder.locate(Map.of("PATH", tmp.resolve("none") + ":" + bin)).binary());
+        assertNull(FfmpegDecoder.locate(Map.of("PATH", tmp.resolve("none").toString())));
+        assertEquals(other, FfmpegDecoder.locate(Map.of("PATH", bin.toString(), FfmpegDecoder.ENV, other.toString())).binary());
+        AudioFormatException e = assertThrows(AudioFormatException.class,
+                () -> FfmpegDecoder.locate(Map.of(FfmpegDecoder.ENV, tmp.resolve("missing").toString())));
+        assertTrue(e.getMessage().contains("MERT_FFMPEG=") && e.getMessage().contains("not an executable"), e.getMessage());
     }
 }
