@@ -43,8 +43,8 @@ public final class AacDecoder implements AudioDecoder {
         try {
             return format == AudioFormat.MP4_AAC ? mp4(file, bytes, maxSeconds) : adts(file, bytes, maxSeconds);
         } catch (RuntimeException | OutOfMemoryError e) {
-            // JAAD reports many malformed boxes and frames only by failing, and JAAD
-            // also fails on some valid files (e.g. an off-by-one at the largest quantised value, 8191)
+            // JAAD reports many malformed frames only by failing (index out of bounds...), and also fails on
+            // some valid ones (an off-by-one at the largest quantised value, 8191)
             throw new AudioFormatException(file + ": could not decode " + label() + " data (" + e + "): the file is corrupt or hits a"
                     + " defect of JAAD; ffmpeg decodes AAC exactly: " + FfmpegDecoder.INSTALL_HINT, e);
         }
@@ -58,11 +58,12 @@ public final class AacDecoder implements AudioDecoder {
             throw UnsupportedAudioFeatureException.in(file, "MP4 audio with codec '" + track.codec() + "'"
                     + ("alac".equals(track.codec()) ? " (Apple Lossless)" : ""));
         int ot = track.objectType();
+        if (ot == 0) throw new AudioFormatException(file + ": MP4 'mp4a' track without a decoder configuration (esds)");
         if (ot != 0x40 && ot != 0x66 && ot != 0x67 && ot != 0x68)
             throw UnsupportedAudioFeatureException.in(file, "MP4 'mp4a' audio with object type 0x" + Integer.toHexString(ot)
                     + (ot == 0x69 || ot == 0x6B ? " (MP3)" : " (not AAC)"));
         if (track.config() == null || track.config().length < 2)
-            throw new AudioFormatException(file + ": MP4 AAC track without a decoder configuration (esds)");
+            throw new AudioFormatException(file + ": MP4 AAC track without an AudioSpecificConfig in its esds box");
         JaadStream s = new JaadStream(file, track.config(), maxSeconds);
         long[] offsets = track.offsets();
         int[] sizes = track.sizes();
