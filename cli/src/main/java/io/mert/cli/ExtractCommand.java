@@ -36,7 +36,7 @@ final class ExtractCommand implements Callable<Integer> {
     }
 
     static final class One {
-        @Option(names = "--input", required = true, description = "audio file: WAV, FLAC, Ogg Vorbis or MP3, any rate and channel count (downmixed, resampled)")
+        @Option(names = "--input", required = true, description = "audio file: WAV, FLAC, Ogg Vorbis, MP3, Ogg Opus, AAC (M4A/ADTS), or anything ffmpeg reads when it is installed; any rate and channel count (downmixed, resampled)")
         Path input;
         @Option(names = "--output", required = true, description = "output .npy")
         Path output;
@@ -100,7 +100,7 @@ final class ExtractCommand implements Callable<Integer> {
     }
 
     private long[] extract(MertNetwork net, Path input, Path output, int windowFrames) throws IOException {
-        DecodedAudio decoded = AudioDecoders.decode(input); // WAV, FLAC, Ogg Vorbis or MP3, by content
+        DecodedAudio decoded = AudioDecoders.decode(input); // by content; ffmpeg for what Java does not decode
         int rate = net.config().sampleRate();
         float[] mono = decoded.mono();
         float[] wave = decoded.sampleRate() == rate ? mono : Resampler.resample(mono, decoded.sampleRate(), rate);

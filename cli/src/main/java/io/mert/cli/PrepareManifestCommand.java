@@ -24,7 +24,7 @@ final class PrepareManifestCommand implements Callable<Integer> {
     @Option(names = "--out-dir", required = true, description = "where train.tsv, valid.tsv and skipped.tsv are written")
     Path outDir;
 
-    @Option(names = "--extension", split = ",", defaultValue = "wav", description = "audio extension(s) to pick up, comma separated: wav, flac, ogg, mp3 (default ${DEFAULT-VALUE}); the decoder is chosen by content")
+    @Option(names = "--extension", split = ",", defaultValue = "wav", description = "audio extension(s) to pick up, comma separated: wav, flac, ogg, oga, mp3, opus, m4a, mp4, m4b, aac, and with ffmpeg installed wv, ape, wma, aif, aiff, mka, webm, ac3, mp2, caf (default ${DEFAULT-VALUE}); the decoder is chosen by content")
     List<String> extensions;
 
     @Option(names = "--valid-percent", defaultValue = "0.001", description = "fraction of files for valid.tsv (default ${DEFAULT-VALUE})")

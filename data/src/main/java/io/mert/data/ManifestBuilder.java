@@ -4,6 +4,7 @@ import io.mert.data.audio.AudioDecoders;
 import io.mert.data.audio.AudioFormat;
 import io.mert.data.audio.AudioFormatException;
 import io.mert.data.audio.DecodedAudio;
+import io.mert.data.audio.UnsupportedAudioFeatureException;
 import io.mert.model.checkpoint.AtomicFiles;
 
 import org.slf4j.Logger;
@@ -29,8 +30,10 @@ import java.util.stream.Stream;
  * writes {@code train.tsv} / {@code valid.tsv} whose first line is the converted root, plus
  * {@code skipped.tsv} listing each file left out and why.
  *
- * <p>Sources may be WAV, FLAC, Ogg Vorbis or MP3 ({@link AudioDecoders}; the decoder is chosen by the
- * file's content, the extension only selects which files to pick up). Multichannel audio is averaged
+ * <p>Sources may be WAV, FLAC, Ogg Vorbis, MP3, Ogg Opus or AAC (M4A/ADTS), and with ffmpeg installed
+ * anything ffmpeg reads ({@link AudioDecoders}; the decoder is chosen by the file's content, the
+ * extension only selects which files to pick up). A file that needs ffmpeg when it is missing is
+ * skipped as "unsupported", with what to install. Multichannel audio is averaged
  * to mono. A file that cannot be read or decoded is listed in {@code skipped.tsv} with the reason and
  * logged; it never stops the run.
  *
@@ -53,7 +56,7 @@ public final class ManifestBuilder {
      * @param outDir           where train.tsv, valid.tsv and skipped.tsv are written
      * @param targetRate       sample rate of the converted copies (24000 for MERT)
      * @param extensions       file extensions to pick up, case-insensitive, leading dot optional; each one of
-     *                         wav, flac, ogg, mp3 (an element may itself be a comma list, e.g. "wav,flac")
+     *                         {@link AudioFormat#knownExtensions()} (an element may itself be a comma list, e.g. "wav,flac")
      * @param validFraction    share of files for valid.tsv, in [0, 1]
      * @param seed             seed of the split (MERT's default is 1317)
      * @param minSeconds       files shorter than this (after conversion) are skipped as too short
@@ -75,10 +78,12 @@ public final class ManifestBuilder {
                 for (String part : item.split(",")) {
                     String e = part.strip();
                     if (e.isEmpty()) continue;
-                    AudioFormat f = AudioFormat.ofExtension(e);
-                    if (f == null)
-                        throw new IllegalArgumentException("unsupported extension '" + e + "'; supported: " + AudioFormat.extensions());
-                    if (!out.contains(f.extension())) out.add(f.extension());
+                    String known = AudioFormat.knownExtension(e);
+                    if (known == null)
+                        throw new IllegalArgumentException("unsupported extension '" + e + "'; supported: "
+                                + String.join(", ", AudioFormat.knownExtensions()) + " (" + String.join(", ", AudioFormat.FFMPEG_EXTENSIONS)
+                                + " through ffmpeg)");
+                    if (!out.contains(known)) out.add(known);
                 }
             return List.copyOf(out);
         }
@@ -151,6 +156,9 @@ public final class ManifestBuilder {
                 DecodedAudio a;
                 try {
                     a = AudioDecoders.decode(src);
+                } catch (UnsupportedAudioFeatureException e) {
+                    skipped.add(new Skipped(rel, "unsupported: " + e.getMessage()));
+                    continue;
                 } catch (AudioFormatException e) {
                     skipped.add(new Skipped(rel, "corrupt: " + e.getMessage()));
                     continue;

@@ -52,7 +52,9 @@ class ManifestBuilderTest {
         assertTrue(reasons.get("short.wav").startsWith("too short"), reasons.get("short.wav"));
         assertTrue(reasons.get("silent-empty.wav").startsWith("empty"), reasons.get("silent-empty.wav"));
         assertTrue(reasons.get("empty.wav").contains("empty file"), reasons.get("empty.wav"));
-        assertTrue(reasons.get("corrupt.wav").startsWith("corrupt"), reasons.get("corrupt.wav"));
+        // text in a .wav: "corrupt" when ffmpeg is installed and fails on it too, else "unsupported" (install ffmpeg)
+        assertTrue(reasons.get("corrupt.wav").startsWith("corrupt") || reasons.get("corrupt.wav").startsWith("unsupported"),
+                reasons.get("corrupt.wav"));
         assertEquals(4, Files.readAllLines(out.resolve("skipped.tsv")).size());
 
         Manifest train = Manifest.read(out.resolve("train.tsv"));
@@ -195,7 +197,37 @@ class ManifestBuilderTest {
     @Test
     void unsupportedExtensionsAreRejectedUpFront() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
-                new ManifestBuilder.Options(tmp, tmp.resolve("c"), tmp.resolve("o"), 24000, List.of("wav,aac"), 0, 1, 0));
-        assertTrue(e.getMessage().contains("'aac'") && e.getMessage().contains("wav, flac, ogg, mp3"), e.getMessage());
+                new ManifestBuilder.Options(tmp, tmp.resolve("c"), tmp.resolve("o"), 24000, List.of("wav,txt"), 0, 1, 0));
+        assertTrue(e.getMessage().contains("'txt'") && e.getMessage().contains("wav, flac, ogg, mp3, opus, m4a, aac")
+                && e.getMessage().contains("through ffmpeg"), e.getMessage());
+    }
+
+    @Test
+    void opusAacAndFfmpegOnlyFormatsArePickedUp() throws Exception {
+        Path root = tmp.resolve("codecs");
+        Files.createDirectories(root);
+        Files.copy(fixture("music48m.opus"), root.resolve("o.opus"));
+        Files.copy(fixture("music44s.m4a"), root.resolve("m.m4a"));
+        Files.copy(fixture("chord44s.wv"), root.resolve("w.wv"));
+        ManifestBuilder.Options opts = new ManifestBuilder.Options(root, tmp.resolve("codecs-conv"), tmp.resolve("codecs-out"), 24000,
+                List.of("opus,M4A", ".wv"), 0, 1, 0.25);
+        assertEquals(List.of("opus", "m4a", "wv"), opts.extensions());
+        ManifestBuilder.Result res = ManifestBuilder.build(opts);
+        Map<String, Long> got = new HashMap<>();
+        for (int i = 0; i < res.train().size(); i++) got.put(res.train().entry(i).path(), res.train().entry(i).numSamples());
+        boolean ffmpeg = io.mert.data.audio.FfmpegDecoder.locate() != null;
+        // lengths: ceil(frames * 24000 / rate); Opus decodes at 48 kHz. With ffmpeg the M4A goes to ffmpeg 5.1,
+        // which keeps the last frame's padding (88064 frames); JAAD trims to the encoder's input (87232)
+        assertEquals(24000L, got.get("o.wav"));
+        assertEquals(ffmpeg ? 47926L : 47474L, got.get("m.wav"));
+        if (ffmpeg) {
+            assertEquals(24000L, got.get("w.wav"));
+            assertTrue(res.skipped().isEmpty(), res.skipped().toString());
+        } else {
+            assertFalse(got.containsKey("w.wav"));
+            assertEquals(1, res.skipped().size());
+            String why = res.skipped().get(0).reason();
+            assertTrue(why.startsWith("unsupported: ") && why.contains("WavPack") && why.contains("apt-get install ffmpeg"), why);
+        }
     }
 }

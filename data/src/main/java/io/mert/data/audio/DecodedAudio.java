@@ -6,7 +6,8 @@ package io.mert.data.audio;
  * @param format        what the file contained
  * @param channels      {@code [channel][frame]}
  * @param sampleRate    frames per second
- * @param bitsPerSample resolution of integer-coded sources (WAV PCM, FLAC); 0 for float WAV and lossy codecs
+ * @param bitsPerSample resolution of integer-coded sources (WAV PCM, FLAC); 0 for float WAV, lossy codecs and
+ *                      anything decoded by ffmpeg (which hands over float)
  */
 public record DecodedAudio(AudioFormat format, float[][] channels, int sampleRate, int bitsPerSample) {
     public int channelCount() { return channels.length; }

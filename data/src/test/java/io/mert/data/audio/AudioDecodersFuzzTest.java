@@ -21,8 +21,9 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The committed WAV/FLAC/Ogg/MP3 fixtures, damaged: a decode with sane facts, or an
+ * The committed WAV/FLAC/Vorbis/MP3/Opus/AAC fixtures, damaged: a decode with sane facts, or an
  * AudioFormatException naming the file; never another exception, a hang, or a decode longer than the cap.
+ * The Java decoders run without the ffmpeg fallback; a smaller property sends damaged files through ffmpeg.
  */
 class AudioDecodersFuzzTest {
     private static final double MAX_SECONDS = 30;
@@ -43,7 +44,7 @@ class AudioDecodersFuzzTest {
     @Provide
     Arbitrary<String> fixtures() {
         return net.jqwik.api.Arbitraries.of("chord22m.flac", "chord24bit.flac", "edge22s.flac", "chord22m.ogg", "chord22m.mp3",
-                "chord44s.mp3", "chord22m.wav");
+                "chord44s.mp3", "chord22m.wav", "music48m.opus", "music48q.opus", "music44s.m4a", "music44s.aac");
     }
 
     @Provide
@@ -57,9 +58,13 @@ class AudioDecodersFuzzTest {
     }
 
     private static void decodeDamaged(String name, byte[] bytes) throws IOException {
+        decodeDamaged(name, bytes, new AudioDecoders.Fallback.None());
+    }
+
+    private static void decodeDamaged(String name, byte[] bytes, AudioDecoders.Fallback fallback) throws IOException {
         Path f = dir.resolve("damaged-" + name);
         Files.write(f, bytes);
-        var out = Bounded.runNaming(AudioFormatException.class, f.toString(), budget(bytes), () -> AudioDecoders.decode(f, MAX_SECONDS));
+        var out = Bounded.runNaming(AudioFormatException.class, f.toString(), budget(bytes), () -> AudioDecoders.decode(f, MAX_SECONDS, fallback));
         if (out.ok()) {
             DecodedAudio a = out.value();
             assertTrue(a.sampleRate() > 0 && a.channels().length > 0 && a.frames() >= 0, name);
@@ -91,6 +96,24 @@ class AudioDecodersFuzzTest {
     @Provide
     Arbitrary<String> magics() {
         return net.jqwik.api.Arbitraries.of("", "fLaC", "ID3\u0003\u0000\u0000\u0000\u0000\u0000\u0010", "\u00ff\u00fb\u0090\u0064",
-                "OggS\u0000\u0002", "RIFF\u0000\u0000\u0000\u0000WAVE");
+                "OggS\u0000\u0002", "RIFF\u0000\u0000\u0000\u0000WAVE", "\u0000\u0000\u0000\u0020ftypM4A ",
+                "\u00ff\u00f1\u0050\u0080\u0002\u001f\u00fc");
+    }
+
+    /** Damaged files that end up with ffmpeg (a format only it reads, and AAC, which it is preferred for); few tries, each starts a process. */
+    @Property(tries = 8)
+    void damagedFilesThroughFfmpeg(@ForAll("ffmpegFixtures") String name, @ForAll("mutations") List<ByteMutation> damage) throws IOException {
+        FfmpegDecoder ffmpeg = FfmpegDecoder.locate();
+        if (ffmpeg == null) {
+            org.slf4j.LoggerFactory.getLogger(AudioDecodersFuzzTest.class).warn("ffmpeg is not installed: damaged files not sent through it");
+            return;
+        }
+        decodeDamaged(name, ByteMutation.applyAll(damage, Files.readAllBytes(Fixtures.resource("audio/" + name))),
+                new AudioDecoders.Fallback.Ffmpeg(ffmpeg));
+    }
+
+    @Provide
+    Arbitrary<String> ffmpegFixtures() {
+        return net.jqwik.api.Arbitraries.of("chord44s.wv", "chord22m.alac.m4a", "music44pns.m4a");
     }
 }

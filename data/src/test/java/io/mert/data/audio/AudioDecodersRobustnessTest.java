@@ -128,7 +128,10 @@ class AudioDecodersRobustnessTest {
         byte[] opus = fixture("chord22m.ogg");
         int head = 27 + (opus[26] & 0xFF);
         System.arraycopy("OpusHead".getBytes(), 0, opus, head, 8);
-        assertTrue(fails("opus.ogg", opus).getMessage().contains("not Vorbis"));
+        OggCrc.fix(opus, 0);
+        // a Vorbis file whose first packet claims to be OpusHead goes to the Opus decoder, which rejects the rest
+        String msg = fails("opus.ogg", opus).getMessage();
+        assertTrue(msg.contains("Opus"), msg);
     }
 
     @Test
