@@ -12,9 +12,12 @@ import org.nd4j.linalg.factory.Nd4j;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The MERT network (HuBERT architecture plus MERT's heads) for one crop length, with all parameters
@@ -32,6 +35,7 @@ public final class MertNetwork implements AutoCloseable {
     private final DropoutMasks dropoutMasks;
     private final List<String> statOutputs = new ArrayList<>();
     private final Map<Integer, Inputs> inputsByBatch = new HashMap<>();
+    private final Set<StepArena> arenas = Collections.newSetFromMap(new IdentityHashMap<>());
     private MertGraph inferenceOtherLength;
     private boolean closed;
 
@@ -98,6 +102,7 @@ public final class MertNetwork implements AutoCloseable {
         }
         Map<String, INDArray> ph = inputs(batch);
         dropoutMasks.fill(batch.size(), dropoutSeed, ph);
+        StepArena arena = arena(train.sd.getFunction("grad"));
         OutAndGrad og = train.sd.calculateGradientsAndOutputs(ph, statOutputs, train.parameterNames);
         Map<String, INDArray> grads = og.getGradients();
         for (ParameterLayout.Entry e : layout.entries()) {
@@ -106,7 +111,9 @@ public final class MertNetwork implements AutoCloseable {
             if (g == null) target.assign(0); // parameter did not reach the loss (e.g. no masked frame)
             else target.assign(g);
         }
-        return stats(train, og.getOutputs());
+        StepStats stats = stats(train, og.getOutputs());
+        arena.recycle(); // every array of this step (gradients and outputs included) serves the next one
+        return stats;
     }
 
     /** Forward only, no dropout: the same statistics as a training step, for validation. */
@@ -120,7 +127,10 @@ public final class MertNetwork implements AutoCloseable {
         outs.add(eval.maskedCount);
         outs.addAll(List.of(eval.crossEntropy));
         outs.addAll(List.of(eval.correct));
-        return stats(eval, eval.sd.output(ph, outs));
+        StepArena arena = arena(eval.sd);
+        StepStats stats = stats(eval, eval.sd.output(ph, outs));
+        arena.recycle();
+        return stats;
     }
 
     /**
@@ -134,12 +144,14 @@ public final class MertNetwork implements AutoCloseable {
         Map<String, INDArray> ph = new HashMap<>();
         ph.put(MertGraph.WAVE, Nd4j.createFromArray(waveform).reshape(1, waveform.length));
         ph.put(MertGraph.MASK, Nd4j.zeros(DataType.FLOAT, 1, g.frames));
+        StepArena arena = arena(g.sd);
         Map<String, INDArray> out = g.sd.output(ph, g.hidden);
         float[][][] result = new float[g.hidden.length][][];
         for (int i = 0; i < g.hidden.length; i++) {
             INDArray h = out.get(g.hidden[i]);
             result[i] = h.reshape(g.frames, config.encoderEmbedDim()).toFloatMatrix();
         }
+        arena.recycle();
         return result;
     }
 
@@ -149,9 +161,35 @@ public final class MertNetwork implements AutoCloseable {
             throw new IllegalArgumentException("waveform of " + samples + " samples is shorter than one frame");
         }
         if (inferenceOtherLength == null || inferenceOtherLength.samples != samples) {
+            if (inferenceOtherLength != null) closeArenas(inferenceOtherLength.sd);
             inferenceOtherLength = new MertGraph(config, layout, parameters, samples, false);
         }
         return inferenceOtherLength;
+    }
+
+    /** The array arena of {@code fn}'s session on this thread (created on first use, closed with the network). */
+    private StepArena arena(SameDiff fn) {
+        StepArena a = StepArena.of(fn);
+        arenas.add(a);
+        return a;
+    }
+
+    /** The training step's arena on this thread (tests). */
+    StepArena trainingArena() {
+        return StepArena.of(train.sd.getFunction("grad"));
+    }
+
+    private void closeArenas(SameDiff fn) {
+        for (var s : fn.getSessions().values()) {
+            if (s.getMmgr() instanceof StepArena a && arenas.remove(a)) a.close();
+        }
+    }
+
+    /** Off-heap bytes held by this network's arenas (one step's working set per graph and thread). */
+    public long arenaBytes() {
+        long sum = 0;
+        for (StepArena a : arenas) sum += a.pooledBytes();
+        return sum;
     }
 
     private StepStats stats(MertGraph g, Map<String, INDArray> out) {
@@ -262,6 +300,8 @@ public final class MertNetwork implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        for (StepArena a : arenas) a.close();
+        arenas.clear();
         inputsByBatch.clear();
         inferenceOtherLength = null;
     }
