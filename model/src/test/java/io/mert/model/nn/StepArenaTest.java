@@ -50,8 +50,8 @@ class StepArenaTest {
                 assertTrue(pooled[i] <= arena.lastStepRequestedBytes(),
                         "step " + i + ": pool " + pooled[i] + " bytes > one step's requests " + arena.lastStepRequestedBytes());
             }
-            // without the arena every step would allocate its requests afresh: 8 steps, 8x the bytes
-            assertEquals(pooled[4], pooled[7], "steps 5-8 reuse the arrays of the first steps");
+            // without the recycle the pool would grow by one step's requests every step
+            assertTrue(pooled[7] < 1.05 * pooled[0], "after 8 steps the pool holds " + pooled[7] + " bytes, after 1 " + pooled[0]);
             System.out.printf("arena: %d bytes after step 1, %d after step 8 (one step asks for %d)%n",
                     pooled[0], pooled[7], net.trainingArena().lastStepRequestedBytes());
         }
