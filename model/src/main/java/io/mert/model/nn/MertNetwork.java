@@ -35,6 +35,9 @@ public final class MertNetwork implements AutoCloseable {
     private final DropoutMasks dropoutMasks;
     private final List<String> statOutputs = new ArrayList<>();
     private final Map<Integer, Inputs> inputsByBatch = new HashMap<>();
+    /** {@code -Dmert.stepArena=false} leaves the sessions' memory to SameDiff (for comparison, or if reuse is ever suspected). */
+    private static final boolean ARENAS = Boolean.parseBoolean(System.getProperty("mert.stepArena", "true"));
+
     private final Set<StepArena> arenas = Collections.newSetFromMap(new IdentityHashMap<>());
     private MertGraph inferenceOtherLength;
     private boolean closed;
@@ -167,22 +170,33 @@ public final class MertNetwork implements AutoCloseable {
         return inferenceOtherLength;
     }
 
-    /** The array arena of {@code fn}'s session on this thread (created on first use, closed with the network). */
+    /**
+     * The array arena of {@code fn}'s session on this thread (created on first use, closed with the network).
+     * Sessions of other threads are dropped and their arenas closed: this class is used from one thread at a
+     * time, and a pool thread that replaced an idle one must not leave a step's arrays behind per thread.
+     */
     private StepArena arena(SameDiff fn) {
+        if (!ARENAS) return StepArena.NONE;
+        long self = Thread.currentThread().getId();
+        fn.getSessions().entrySet().removeIf(e -> {
+            if (e.getKey() == self) return false;
+            if (e.getValue().getMmgr() instanceof StepArena a && arenas.remove(a)) a.close();
+            return true;
+        });
         StepArena a = StepArena.of(fn);
         arenas.add(a);
         return a;
-    }
-
-    /** The training step's arena on this thread (tests). */
-    StepArena trainingArena() {
-        return StepArena.of(train.sd.getFunction("grad"));
     }
 
     private void closeArenas(SameDiff fn) {
         for (var s : fn.getSessions().values()) {
             if (s.getMmgr() instanceof StepArena a && arenas.remove(a)) a.close();
         }
+    }
+
+    /** The training step's arena on this thread (tests). */
+    StepArena trainingArena() {
+        return StepArena.of(train.sd.getFunction("grad"));
     }
 
     /** Off-heap bytes held by this network's arenas (one step's working set per graph and thread). */

@@ -31,7 +31,7 @@ import java.util.Set;
  * <p>
  * Not thread-safe; one arena per session (sessions are per thread).
  */
-final class StepArena implements SessionMemMgr {
+class StepArena implements SessionMemMgr {
 
     private record Key(DataType type, List<Long> shape) {
         static Key of(DataType type, long[] shape) {
@@ -40,6 +40,13 @@ final class StepArena implements SessionMemMgr {
             return new Key(type, s);
         }
     }
+
+    /** Stands in when arenas are switched off: recycles nothing, holds nothing. */
+    static final StepArena NONE = new StepArena() {
+        @Override
+        void recycle() {
+        }
+    };
 
     private final Map<Key, ArrayDeque<INDArray>> free = new HashMap<>();
     private final Set<INDArray> handedOut = Collections.newSetFromMap(new IdentityHashMap<>());
