@@ -26,6 +26,9 @@ import java.util.Set;
  */
 public final class MertNetwork implements AutoCloseable {
 
+    /** {@code -Dmert.stepArena=false} leaves the sessions' memory to SameDiff (for comparison, or if reuse is ever suspected). */
+    private static final boolean ARENAS = Boolean.parseBoolean(System.getProperty("mert.stepArena", "true"));
+
     private final MertConfig config;
     private final int cropSamples;
     private final ParameterLayout layout;
@@ -35,9 +38,6 @@ public final class MertNetwork implements AutoCloseable {
     private final DropoutMasks dropoutMasks;
     private final List<String> statOutputs = new ArrayList<>();
     private final Map<Integer, Inputs> inputsByBatch = new HashMap<>();
-    /** {@code -Dmert.stepArena=false} leaves the sessions' memory to SameDiff (for comparison, or if reuse is ever suspected). */
-    private static final boolean ARENAS = Boolean.parseBoolean(System.getProperty("mert.stepArena", "true"));
-
     private final Set<StepArena> arenas = Collections.newSetFromMap(new IdentityHashMap<>());
     private MertGraph inferenceOtherLength;
     private boolean closed;
