@@ -4,6 +4,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.InferenceSession;
 import org.nd4j.autodiff.samediff.internal.SessionMemMgr;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.BaseNDArray;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.LongShapeDescriptor;
 import org.nd4j.linalg.factory.Nd4j;
@@ -73,6 +74,10 @@ class StepArena implements SessionMemMgr {
             a = Nd4j.createUninitializedDetached(dataType, shape);
             pooledBytes += a.length() * dataType.width();
             freshAllocations++;
+        } else if (a instanceof BaseNDArray b) {
+            // as M2.1's own cache does: the session remembers freed arrays by id, and would otherwise
+            // never release a reused array again in the middle of a step
+            b.assignNewId();
         }
         handedOut.add(a);
         requestedBytes += a.length() * dataType.width();
