@@ -36,8 +36,11 @@ public final class StepBenchRunner {
         List<String> cmd = new ArrayList<>(List.of(java,
                 "-Xmx" + Math.max(256, heapBytes >> 20) + "m", "-XX:+UseParallelGC",
                 // ND4J's off-heap arrays: let them grow to what the machine has, not to the default of -Xmx
-                "-Dorg.bytedeco.javacpp.maxbytes=0", "-Dorg.bytedeco.javacpp.maxphysicalbytes=0",
-                "-cp", System.getProperty("java.class.path"), StepBenchMain.class.getName(), workDir.toString()));
+                "-Dorg.bytedeco.javacpp.maxbytes=0", "-Dorg.bytedeco.javacpp.maxphysicalbytes=0"));
+        // the step arena switch (MertNetwork) reaches the measured JVM, so both settings can be compared
+        String arena = System.getProperty("mert.stepArena");
+        if (arena != null) cmd.add("-Dmert.stepArena=" + arena);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), StepBenchMain.class.getName(), workDir.toString()));
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_NUM_THREADS", Integer.toString(spec.threads()));
         String out = runForOutput(pb, "our step benchmark");

@@ -12,9 +12,12 @@ import org.nd4j.linalg.factory.Nd4j;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The MERT network (HuBERT architecture plus MERT's heads) for one crop length, with all parameters
@@ -22,6 +25,9 @@ import java.util.Map;
  * between calls. Not thread-safe: use one instance from one thread at a time.
  */
 public final class MertNetwork implements AutoCloseable {
+
+    /** {@code -Dmert.stepArena=false} leaves the sessions' memory to SameDiff (for comparison, or if reuse is ever suspected). */
+    private static final boolean ARENAS = Boolean.parseBoolean(System.getProperty("mert.stepArena", "true"));
 
     private final MertConfig config;
     private final int cropSamples;
@@ -32,6 +38,7 @@ public final class MertNetwork implements AutoCloseable {
     private final DropoutMasks dropoutMasks;
     private final List<String> statOutputs = new ArrayList<>();
     private final Map<Integer, Inputs> inputsByBatch = new HashMap<>();
+    private final Set<StepArena> arenas = Collections.newSetFromMap(new IdentityHashMap<>());
     private MertGraph inferenceOtherLength;
     /** Training graphs for crops other than cropSamples (batches by tokens), the most recently used last. */
     private final java.util.LinkedHashMap<Integer, OtherLength> otherLengths = new java.util.LinkedHashMap<>(16, 0.75f, true);
@@ -103,6 +110,7 @@ public final class MertNetwork implements AutoCloseable {
         if (batch.samples() != cropSamples) return otherLength(batch.samples()).computeGradients(batch, gradOut, dropoutSeed);
         Map<String, INDArray> ph = inputs(batch);
         dropoutMasks.fill(batch.size(), dropoutSeed, ph);
+        StepArena arena = arena(train.sd.getFunction("grad"));
         OutAndGrad og = train.sd.calculateGradientsAndOutputs(ph, statOutputs, train.parameterNames);
         Map<String, INDArray> grads = og.getGradients();
         for (ParameterLayout.Entry e : layout.entries()) {
@@ -111,7 +119,9 @@ public final class MertNetwork implements AutoCloseable {
             if (g == null) target.assign(0); // parameter did not reach the loss (e.g. no masked frame)
             else target.assign(g);
         }
-        return stats(train, og.getOutputs());
+        StepStats stats = stats(train, og.getOutputs());
+        arena.recycle(); // every array of this step (gradients and outputs included) serves the next one
+        return stats;
     }
 
     /** Forward only, no dropout: the same statistics as a training step, for validation. */
@@ -126,7 +136,10 @@ public final class MertNetwork implements AutoCloseable {
         outs.add(eval.maskedCount);
         outs.addAll(List.of(eval.crossEntropy));
         outs.addAll(List.of(eval.correct));
-        return stats(eval, eval.sd.output(ph, outs));
+        StepArena arena = arena(eval.sd);
+        StepStats stats = stats(eval, eval.sd.output(ph, outs));
+        arena.recycle();
+        return stats;
     }
 
     /**
@@ -140,12 +153,14 @@ public final class MertNetwork implements AutoCloseable {
         Map<String, INDArray> ph = new HashMap<>();
         ph.put(MertGraph.WAVE, Nd4j.createFromArray(waveform).reshape(1, waveform.length));
         ph.put(MertGraph.MASK, Nd4j.zeros(DataType.FLOAT, 1, g.frames));
+        StepArena arena = arena(g.sd);
         Map<String, INDArray> out = g.sd.output(ph, g.hidden);
         float[][][] result = new float[g.hidden.length][][];
         for (int i = 0; i < g.hidden.length; i++) {
             INDArray h = out.get(g.hidden[i]);
             result[i] = h.reshape(g.frames, config.encoderEmbedDim()).toFloatMatrix();
         }
+        arena.recycle();
         return result;
     }
 
@@ -199,9 +214,46 @@ public final class MertNetwork implements AutoCloseable {
             throw new IllegalArgumentException("waveform of " + samples + " samples is shorter than one frame");
         }
         if (inferenceOtherLength == null || inferenceOtherLength.samples != samples) {
+            if (inferenceOtherLength != null) closeArenas(inferenceOtherLength.sd);
             inferenceOtherLength = new MertGraph(config, layout, parameters, samples, false);
         }
         return inferenceOtherLength;
+    }
+
+    /**
+     * The array arena of {@code fn}'s session on this thread (created on first use, closed with the network).
+     * Sessions of other threads are dropped and their arenas closed: this class is used from one thread at a
+     * time, and a pool thread that replaced an idle one must not leave a step's arrays behind per thread.
+     */
+    private StepArena arena(SameDiff fn) {
+        if (!ARENAS) return StepArena.NONE;
+        long self = Thread.currentThread().getId();
+        fn.getSessions().entrySet().removeIf(e -> {
+            if (e.getKey() == self) return false;
+            if (e.getValue().getMmgr() instanceof StepArena a && arenas.remove(a)) a.close();
+            return true;
+        });
+        StepArena a = StepArena.of(fn);
+        arenas.add(a);
+        return a;
+    }
+
+    private void closeArenas(SameDiff fn) {
+        for (var s : fn.getSessions().values()) {
+            if (s.getMmgr() instanceof StepArena a && arenas.remove(a)) a.close();
+        }
+    }
+
+    /** The training step's arena on this thread (tests). */
+    StepArena trainingArena() {
+        return StepArena.of(train.sd.getFunction("grad"));
+    }
+
+    /** Off-heap bytes held by this network's arenas (one step's working set per graph and thread). */
+    public long arenaBytes() {
+        long sum = 0;
+        for (StepArena a : arenas) sum += a.pooledBytes();
+        return sum;
     }
 
     private StepStats stats(MertGraph g, Map<String, INDArray> out) {
@@ -312,6 +364,8 @@ public final class MertNetwork implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        for (StepArena a : arenas) a.close();
+        arenas.clear();
         inputsByBatch.clear();
         inferenceOtherLength = null;
         otherLengths.values().forEach(o -> o.network().close());
