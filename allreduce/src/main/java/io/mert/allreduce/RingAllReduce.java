@@ -80,7 +80,7 @@ public final class RingAllReduce implements AutoCloseable {
     private final Subscription subscription;
     private final int chunkFloats;      // values of a float32 chunk
     private final int chunkBf16;        // values of a bfloat16 chunk: twice as many in the same MTU
-    private final IdleStrategy idle = new BackoffIdleStrategy(100, 10, 1_000, 200_000);
+    private final IdleStrategy idle = new BackoffIdleStrategy(Long.getLong("xr.spins", 100), Long.getLong("xr.yields", 10), Long.getLong("xr.minpark", 1_000), Long.getLong("xr.maxpark", 200_000));
     private final BufferClaim claim = new BufferClaim();
     private final FrameHandler handler = new FrameHandler();
 
@@ -121,6 +121,10 @@ public final class RingAllReduce implements AutoCloseable {
     private long droppedMalformed;
     private long droppedWrongWire;
     private long wrongWireAtStart;
+    private long windowSeen;          // largest free publication window seen in this generation
+    private long directForwards;      // forwards written straight from the upstream's log into the claim
+    private long queuedSends;         // sends copied from the buffer (own segment, forwards that found no space)
+    private long idleCalls;
     private String corruption; // set by the frame handler when the upstream stream broke the protocol
 
     // the state transfer in progress (transferParts == null: none)
@@ -168,6 +172,24 @@ public final class RingAllReduce implements AutoCloseable {
     /** Of {@link #droppedMalformed()}: frames in a wire format other than the one their chunk travels in. */
     public long droppedWrongWire() {
         return droppedWrongWire;
+    }
+
+    /**
+     * Chunks sent straight from the upstream's frame (one pass: add or copy, into the buffer and the claim at
+     * once) since this object was made. The rest of the sends ({@link #bufferedSends()}) copy from the buffer.
+     */
+    public long directForwards() {
+        return directForwards;
+    }
+
+    /** Chunks sent from the buffer: a rank's own segment, and forwards that found the publication's window full. */
+    public long bufferedSends() {
+        return queuedSends;
+    }
+
+    /** How often an operation found nothing to do and called its idle strategy, since this object was made. */
+    public long idleCalls() {
+        return idleCalls;
     }
 
     /** The wire format of the current generation. */
@@ -228,6 +250,7 @@ public final class RingAllReduce implements AutoCloseable {
         this.step = -1;
         if (publication != null) publication.close();
         publication = null;
+        windowSeen = 0;
         if (worldSize > 1) {
             DataPlaneEndpoint next = ring.get(nextRank);
             ChannelUri uri = ChannelUri.parse(next.channel());
@@ -314,20 +337,29 @@ public final class RingAllReduce implements AutoCloseable {
         lastReceiveNanos = lastSendNanos = System.nanoTime();
     }
 
+    /**
+     * The operation's loop. Received frames come first: the handler forwards each straight from the upstream's
+     * log into this rank's publication when it can claim the space ({@link FrameHandler#tryForward}), which saves a
+     * pass over the buffer. Queued sends (this rank's own segment, and forwards that found no space) then take
+     * the publication's window only down to a reserve of half the window, kept for those direct forwards, unless
+     * nothing arrived in this poll: then the queue may use all of it, so it always drains.
+     */
     private void run() throws PeerFailureException {
         long timeoutNanos = config.peerTimeout().toNanos();
         while (received < receivesExpected || sent < sendsExpected) {
-            int work = 0;
-            while (queueHead < queueTail && trySend(queueRound[queueHead], queueChunk[queueHead])) {
+            int work = 0, polled = 0;
+            if (received < receivesExpected) polled = subscription.controlledPoll(handler, FRAGMENT_LIMIT);
+            if (corruption != null) {
+                throw new CorruptStreamException(prevRank, corruption + " (generation " + generation + ", step " + step
+                        + "): the stream from rank " + prevRank + " was injected into or is corrupt; the step must be redone");
+            }
+            work += polled;
+            while (queueHead < queueTail && (polled == 0 || aboveReserve())
+                    && trySend(queueRound[queueHead], queueChunk[queueHead])) {
                 queueHead++;
                 sent++;
                 work++;
                 lastSendNanos = System.nanoTime();
-            }
-            if (received < receivesExpected) work += subscription.controlledPoll(handler, FRAGMENT_LIMIT);
-            if (corruption != null) {
-                throw new CorruptStreamException(prevRank, corruption + " (generation " + generation + ", step " + step
-                        + "): the stream from rank " + prevRank + " was injected into or is corrupt; the step must be redone");
             }
             if (work > 0) {
                 idle.reset();
@@ -347,8 +379,20 @@ public final class RingAllReduce implements AutoCloseable {
                         + config.peerTimeout().toMillis() + " ms (generation " + generation + ", step " + step + ", "
                         + received + "/" + receivesExpected + " chunks received)" + wrongWireHint());
             }
+            idleCalls++;
             idle.idle();
         }
+    }
+
+    /**
+     * Whether the publication has more than half its window free. The window is learnt from the largest free
+     * window seen in this generation (term/2 over IPC, the receiver's window over UDP), so the reserve never exceeds
+     * what the publication can offer.
+     */
+    private boolean aboveReserve() {
+        long free = publication.availableWindow();
+        if (free > windowSeen) windowSeen = free;
+        return free >= windowSeen >> 1;
     }
 
     private String wrongWireHint() {
@@ -544,6 +588,7 @@ public final class RingAllReduce implements AutoCloseable {
                 encodeBf16(b, at + HEADER_LENGTH, first * Float.BYTES, count, round >= worldSize - 1);
             }
             claim.commit();
+            queuedSends++;
             return true;
         }
         if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED) {
@@ -660,6 +705,13 @@ public final class RingAllReduce implements AutoCloseable {
             }
             receivedChunks[index >>> 6] |= bit;
             int src = offset + HEADER_LENGTH;
+            if (format == WireFormat.FP32 && round + 1 < rounds && tryForward(buffer, src, round, chunk, first, count)) {
+                received++;
+                sent++;
+                directForwards++;
+                lastReceiveNanos = lastSendNanos = System.nanoTime();
+                return Action.CONTINUE;
+            }
             if (format == WireFormat.FP32) {
                 if (round < worldSize - 1) add(buffer, src, first * Float.BYTES, count);
                 else data.putBytes(first * Float.BYTES, buffer, src, count * Float.BYTES);
@@ -672,6 +724,45 @@ public final class RingAllReduce implements AutoCloseable {
             lastReceiveNanos = System.nanoTime();
             if (round + 1 < rounds) enqueue(round + 1, chunk);
             return Action.CONTINUE;
+        }
+
+        /**
+         * Sends chunk {@code chunk} of round {@code round + 1} (the segment just received) straight from the received
+         * float32 frame, if the publication has room: in a reduce-scatter round the claim gets data + frame (and, in
+         * the last one, which completes the segment, so does the buffer); in an all-gather round the frame is copied
+         * to the buffer and to the claim. One pass over the received values instead of updating the buffer and
+         * copying it out again when the queued send comes. Bounds as for {@link #add}.
+         *
+         * @return false when the claim failed (back pressure): the caller then takes the buffered path and queues the send
+         */
+        private boolean tryForward(DirectBuffer frame, int src, int round, int chunk, int first, int count) {
+            int bytes = count * Float.BYTES;
+            if (!NATIVE_IS_WIRE_ORDER || publication.tryClaim(HEADER_LENGTH + bytes, claim) <= 0) return false;
+            MutableDirectBuffer out = claim.buffer();
+            int at = claim.offset();
+            writeHeader(out, at, generation, step, round + 1, rank, chunk, first, count, worldSize, WireFormat.FP32);
+            Object dataBase = data.byteArray(), frameBase = frame.byteArray(), outBase = out.byteArray();
+            long d = data.addressOffset() + (long) first * Float.BYTES, f = frame.addressOffset() + src;
+            long o = out.addressOffset() + at + HEADER_LENGTH;
+            if (round < worldSize - 2) {
+                // a partial sum that only passes through: this rank's buffer gets the segment's total in the all-gather
+                for (int i = 0; i < count; i++) {
+                    long k = (long) i * Float.BYTES;
+                    UnsafeApi.putFloat(outBase, o + k, UnsafeApi.getFloat(dataBase, d + k) + UnsafeApi.getFloat(frameBase, f + k));
+                }
+            } else if (round == worldSize - 2) {
+                for (int i = 0; i < count; i++) {
+                    long k = (long) i * Float.BYTES;
+                    float sum = UnsafeApi.getFloat(dataBase, d + k) + UnsafeApi.getFloat(frameBase, f + k);
+                    UnsafeApi.putFloat(dataBase, d + k, sum);
+                    UnsafeApi.putFloat(outBase, o + k, sum);
+                }
+            } else {
+                UnsafeApi.copyMemory(frameBase, f, dataBase, d, bytes);
+                UnsafeApi.copyMemory(frameBase, f, outBase, o, bytes);
+            }
+            claim.commit();
+            return true;
         }
 
         /**
