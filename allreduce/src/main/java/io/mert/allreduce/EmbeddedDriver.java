@@ -31,12 +31,11 @@ public final class EmbeddedDriver implements AutoCloseable {
                 .aeronDirectoryName(dir)
                 .threadingMode(ThreadingMode.SHARED)
                 // parks when idle: the driver must not take a core from training
-                .sharedIdleStrategy(new BackoffIdleStrategy(Long.getLong("xd.spins", 10), Long.getLong("xd.yields", 20), 1_000, Long.getLong("xd.maxpark", 100_000)))
+                .sharedIdleStrategy(new BackoffIdleStrategy(10, 20, 1_000, 100_000))
                 .dirDeleteOnStart(true)
                 .dirDeleteOnShutdown(true)
                 .termBufferSparseFile(true)
                 .ipcTermBufferLength(4 << 20)
-                .ipcPublicationTermWindowLength(Integer.getInteger("xd.window", 0))
                 .publicationTermBufferLength(4 << 20)
                 .spiesSimulateConnection(false)
                 .warnIfDirectoryExists(false)
