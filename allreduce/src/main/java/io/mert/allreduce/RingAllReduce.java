@@ -340,22 +340,19 @@ public final class RingAllReduce implements AutoCloseable {
     }
 
     /**
-     * The operation's loop. Received frames come first: the handler forwards each straight from the upstream's
-     * log into this rank's publication when it can claim the space ({@link FrameHandler#tryForward}), which saves a
-     * pass over the buffer. Queued sends (this rank's own segment, and forwards that found no space) then take
-     * the publication's window only down to a reserve of half the window, kept for those direct forwards, unless
-     * nothing arrived in this poll: then the queue may use all of it, so it always drains.
+     * The operation's loop: queued sends, then a poll. The handler forwards each received chunk straight from the
+     * upstream's log into this rank's publication when it can claim the space ({@link FrameHandler#tryForward}),
+     * which saves a pass over the buffer. Queued sends (this rank's own segment, and forwards that found no space)
+     * take the publication's window only down to a reserve of half the window, kept for those direct forwards,
+     * unless the last poll read nothing: then the queue may use all of it, so it always drains. Sending before
+     * polling puts a rank's own chunks on the wire first, which the next rank waits for (polling first made
+     * 4 KiB operations slower: docs/benchmarks.md).
      */
     private void run() throws PeerFailureException {
         long timeoutNanos = config.peerTimeout().toNanos();
+        int polled = 0; // fragments read by the previous poll
         while (received < receivesExpected || sent < sendsExpected) {
-            int work = 0, polled = 0;
-            if (received < receivesExpected) polled = subscription.controlledPoll(handler, FRAGMENT_LIMIT);
-            if (corruption != null) {
-                throw new CorruptStreamException(prevRank, corruption + " (generation " + generation + ", step " + step
-                        + "): the stream from rank " + prevRank + " was injected into or is corrupt; the step must be redone");
-            }
-            work += polled;
+            int work = 0;
             while (queueHead < queueTail && (polled == 0 || aboveReserve())
                     && trySend(queueRound[queueHead], queueChunk[queueHead])) {
                 queueHead++;
@@ -363,6 +360,12 @@ public final class RingAllReduce implements AutoCloseable {
                 work++;
                 lastSendNanos = System.nanoTime();
             }
+            polled = received < receivesExpected ? subscription.controlledPoll(handler, FRAGMENT_LIMIT) : 0;
+            if (corruption != null) {
+                throw new CorruptStreamException(prevRank, corruption + " (generation " + generation + ", step " + step
+                        + "): the stream from rank " + prevRank + " was injected into or is corrupt; the step must be redone");
+            }
+            work += polled;
             if (work > 0) {
                 idle.reset();
                 continue;
