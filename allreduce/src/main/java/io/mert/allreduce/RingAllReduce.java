@@ -343,24 +343,23 @@ public final class RingAllReduce implements AutoCloseable {
      * The operation's loop: queued sends, then a poll. The handler forwards each received chunk straight from the
      * upstream's log into this rank's publication when it can claim the space ({@link FrameHandler#tryForward}),
      * which saves a pass over the buffer. Queued sends (this rank's own segment, and forwards that found no space)
-     * take the publication's window only down to a reserve of half the window, kept for those direct forwards,
-     * unless the last poll read nothing: then the queue may use all of it, so it always drains. Sending before
-     * polling puts a rank's own chunks on the wire first, which the next rank waits for (polling first made
-     * 4 KiB operations slower: docs/benchmarks.md).
+     * take the publication's window only down to a reserve of half the window, kept for those direct forwards.
+     * The queue still always drains: the next rank consumes every frame of this step (it never waits for
+     * window space itself, see {@link FrameHandler#tryForward}), so the window comes back. Sending before polling
+     * puts a rank's own chunks on the wire first, which the next rank waits for (polling first made 4 KiB
+     * operations slower: docs/benchmarks.md).
      */
     private void run() throws PeerFailureException {
         long timeoutNanos = config.peerTimeout().toNanos();
-        int polled = 0; // fragments read by the previous poll
         while (received < receivesExpected || sent < sendsExpected) {
             int work = 0;
-            while (queueHead < queueTail && (polled == 0 || aboveReserve())
-                    && trySend(queueRound[queueHead], queueChunk[queueHead])) {
+            while (queueHead < queueTail && aboveReserve() && trySend(queueRound[queueHead], queueChunk[queueHead])) {
                 queueHead++;
                 sent++;
                 work++;
                 lastSendNanos = System.nanoTime();
             }
-            polled = received < receivesExpected ? subscription.controlledPoll(handler, FRAGMENT_LIMIT) : 0;
+            int polled = received < receivesExpected ? subscription.controlledPoll(handler, FRAGMENT_LIMIT) : 0;
             if (corruption != null) {
                 throw new CorruptStreamException(prevRank, corruption + " (generation " + generation + ", step " + step
                         + "): the stream from rank " + prevRank + " was injected into or is corrupt; the step must be redone");
@@ -390,9 +389,10 @@ public final class RingAllReduce implements AutoCloseable {
     }
 
     /**
-     * Whether the publication has more than half its window free. The window is learnt from the largest free
+     * Whether the publication has at least half its window free. The window is learnt from the largest free
      * window seen in this generation (term/2 over IPC, the receiver's window over UDP), so the reserve never exceeds
-     * what the publication can offer.
+     * what the publication offers once the next rank has consumed its frames (Aeron then raises the limit to within
+     * an eighth (IPC) or a quarter (UDP) of the full window).
      */
     private boolean aboveReserve() {
         long free = publication.availableWindow();
