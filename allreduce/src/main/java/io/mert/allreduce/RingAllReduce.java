@@ -38,9 +38,9 @@ import static io.mert.protocol.frame.AllReduceFrame.*;
  * completed in round {@code R-1} to the next rank, and receives (and adds, or in the gather rounds
  * copies) another from the previous rank. Because the segment sent in round {@code R+1} is exactly
  * the one received in round {@code R}, each received chunk can be forwarded at once: chunks stream
- * around the ring instead of waiting for whole segments. A float32 chunk is forwarded from the upstream's log
- * into this rank's claim as it is read, when the publication has room; otherwise it goes through the buffer and a
- * send queue ({@link #directForwards()}, {@link #bufferedSends()}).
+ * around the ring instead of waiting for whole segments. In large operations a float32 chunk is forwarded from the
+ * upstream's log into this rank's claim as it is read, when the publication has room; otherwise it goes through the
+ * buffer and a send queue ({@link #directForwards()}, {@link #bufferedSends()}).
  *
  * <p>What a rank accepts: only complete (unfragmented) frames from the Aeron session of its upstream
  * neighbour's publication for the current generation. Both ends derive that session id from
@@ -75,6 +75,12 @@ public final class RingAllReduce implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(RingAllReduce.class);
     private static final int FRAGMENT_LIMIT = 32;
+    /**
+     * Direct forwarding only for segments of more chunks than this (256 KiB of float32): large operations are bound by
+     * memory traffic, which it cuts; small ones by latency, and there 4 KiB operations measured slower with it
+     * (docs/benchmarks.md), for a reason not found.
+     */
+    private static final int DIRECT_FORWARD_MIN_CHUNKS = 32;
     private static final boolean NATIVE_IS_WIRE_ORDER = ByteOrder.nativeOrder() == ORDER;
 
     private final Aeron aeron;
@@ -710,7 +716,8 @@ public final class RingAllReduce implements AutoCloseable {
             }
             receivedChunks[index >>> 6] |= bit;
             int src = offset + HEADER_LENGTH;
-            if (format == WireFormat.FP32 && round + 1 < rounds && tryForward(buffer, src, round, chunk, first, count)) {
+            if (format == WireFormat.FP32 && round + 1 < rounds && chunks(segment) > DIRECT_FORWARD_MIN_CHUNKS
+                    && tryForward(buffer, src, round, chunk, first, count)) {
                 received++;
                 sent++;
                 directForwards++;
