@@ -38,7 +38,9 @@ import static io.mert.protocol.frame.AllReduceFrame.*;
  * completed in round {@code R-1} to the next rank, and receives (and adds, or in the gather rounds
  * copies) another from the previous rank. Because the segment sent in round {@code R+1} is exactly
  * the one received in round {@code R}, each received chunk can be forwarded at once: chunks stream
- * around the ring instead of waiting for whole segments.
+ * around the ring instead of waiting for whole segments. In large operations a float32 chunk is forwarded from the
+ * upstream's log into this rank's claim as it is read, when the publication has room; otherwise it goes through the
+ * buffer and a send queue ({@link #directForwards()}, {@link #bufferedSends()}).
  *
  * <p>What a rank accepts: only complete (unfragmented) frames from the Aeron session of its upstream
  * neighbour's publication for the current generation. Both ends derive that session id from
@@ -73,6 +75,12 @@ public final class RingAllReduce implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(RingAllReduce.class);
     private static final int FRAGMENT_LIMIT = 32;
+    /**
+     * Direct forwarding only for segments of more chunks than this (256 KiB of float32): large operations are bound by
+     * memory traffic, which it cuts; small ones by latency, and there 4 KiB operations measured slower with it
+     * (docs/benchmarks.md), for a reason not found.
+     */
+    private static final int DIRECT_FORWARD_MIN_CHUNKS = 32;
     private static final boolean NATIVE_IS_WIRE_ORDER = ByteOrder.nativeOrder() == ORDER;
 
     private final Aeron aeron;
@@ -121,6 +129,10 @@ public final class RingAllReduce implements AutoCloseable {
     private long droppedMalformed;
     private long droppedWrongWire;
     private long wrongWireAtStart;
+    private long windowSeen;          // largest free publication window seen in this generation
+    private long directForwards;      // forwards written straight from the upstream's log into the claim
+    private long queuedSends;         // sends copied from the buffer (own segment, forwards that found no space)
+    private long idleCalls;
     private String corruption; // set by the frame handler when the upstream stream broke the protocol
 
     // the state transfer in progress (transferParts == null: none)
@@ -168,6 +180,24 @@ public final class RingAllReduce implements AutoCloseable {
     /** Of {@link #droppedMalformed()}: frames in a wire format other than the one their chunk travels in. */
     public long droppedWrongWire() {
         return droppedWrongWire;
+    }
+
+    /**
+     * Chunks sent straight from the upstream's frame (one pass: add or copy, into the buffer and the claim at
+     * once) since this object was made. The rest of the sends ({@link #bufferedSends()}) copy from the buffer.
+     */
+    public long directForwards() {
+        return directForwards;
+    }
+
+    /** Chunks sent from the buffer: a rank's own segment, and forwards that found the publication's window full. */
+    public long bufferedSends() {
+        return queuedSends;
+    }
+
+    /** How often an operation found nothing to do and called its idle strategy, since this object was made. */
+    public long idleCalls() {
+        return idleCalls;
     }
 
     /** The wire format of the current generation. */
@@ -228,6 +258,7 @@ public final class RingAllReduce implements AutoCloseable {
         this.step = -1;
         if (publication != null) publication.close();
         publication = null;
+        windowSeen = 0;
         if (worldSize > 1) {
             DataPlaneEndpoint next = ring.get(nextRank);
             ChannelUri uri = ChannelUri.parse(next.channel());
@@ -314,21 +345,32 @@ public final class RingAllReduce implements AutoCloseable {
         lastReceiveNanos = lastSendNanos = System.nanoTime();
     }
 
+    /**
+     * The operation's loop: queued sends, then a poll. The handler forwards each received chunk straight from the
+     * upstream's log into this rank's publication when it can claim the space ({@link FrameHandler#tryForward}),
+     * which saves a pass over the buffer. Queued sends (this rank's own segment, and forwards that found no space)
+     * take the publication's window only down to a reserve of half the window, kept for those direct forwards.
+     * The queue still always drains: the next rank consumes every frame of this step (it never waits for
+     * window space itself, see {@link FrameHandler#tryForward}), so the window comes back. Sending before polling
+     * puts a rank's own chunks on the wire first, which the next rank waits for (polling first made 4 KiB
+     * operations slower: docs/benchmarks.md).
+     */
     private void run() throws PeerFailureException {
         long timeoutNanos = config.peerTimeout().toNanos();
         while (received < receivesExpected || sent < sendsExpected) {
             int work = 0;
-            while (queueHead < queueTail && trySend(queueRound[queueHead], queueChunk[queueHead])) {
+            while (queueHead < queueTail && aboveReserve() && trySend(queueRound[queueHead], queueChunk[queueHead])) {
                 queueHead++;
                 sent++;
                 work++;
                 lastSendNanos = System.nanoTime();
             }
-            if (received < receivesExpected) work += subscription.controlledPoll(handler, FRAGMENT_LIMIT);
+            int polled = received < receivesExpected ? subscription.controlledPoll(handler, FRAGMENT_LIMIT) : 0;
             if (corruption != null) {
                 throw new CorruptStreamException(prevRank, corruption + " (generation " + generation + ", step " + step
                         + "): the stream from rank " + prevRank + " was injected into or is corrupt; the step must be redone");
             }
+            work += polled;
             if (work > 0) {
                 idle.reset();
                 continue;
@@ -347,8 +389,21 @@ public final class RingAllReduce implements AutoCloseable {
                         + config.peerTimeout().toMillis() + " ms (generation " + generation + ", step " + step + ", "
                         + received + "/" + receivesExpected + " chunks received)" + wrongWireHint());
             }
+            idleCalls++;
             idle.idle();
         }
+    }
+
+    /**
+     * Whether the publication has at least half its window free. The window is learnt from the largest free
+     * window seen in this generation (term/2 over IPC, the receiver's window over UDP), so the reserve never exceeds
+     * what the publication offers once the next rank has consumed its frames (Aeron then raises the limit to within
+     * an eighth (IPC) or a quarter (UDP) of the full window).
+     */
+    private boolean aboveReserve() {
+        long free = publication.availableWindow();
+        if (free > windowSeen) windowSeen = free;
+        return free >= windowSeen >> 1;
     }
 
     private String wrongWireHint() {
@@ -544,6 +599,7 @@ public final class RingAllReduce implements AutoCloseable {
                 encodeBf16(b, at + HEADER_LENGTH, first * Float.BYTES, count, round >= worldSize - 1);
             }
             claim.commit();
+            queuedSends++;
             return true;
         }
         if (result == Publication.CLOSED || result == Publication.MAX_POSITION_EXCEEDED) {
@@ -660,6 +716,14 @@ public final class RingAllReduce implements AutoCloseable {
             }
             receivedChunks[index >>> 6] |= bit;
             int src = offset + HEADER_LENGTH;
+            if (format == WireFormat.FP32 && round + 1 < rounds && chunks(segment) > DIRECT_FORWARD_MIN_CHUNKS
+                    && tryForward(buffer, src, round, chunk, first, count)) {
+                received++;
+                sent++;
+                directForwards++;
+                lastReceiveNanos = lastSendNanos = System.nanoTime();
+                return Action.CONTINUE;
+            }
             if (format == WireFormat.FP32) {
                 if (round < worldSize - 1) add(buffer, src, first * Float.BYTES, count);
                 else data.putBytes(first * Float.BYTES, buffer, src, count * Float.BYTES);
@@ -672,6 +736,44 @@ public final class RingAllReduce implements AutoCloseable {
             lastReceiveNanos = System.nanoTime();
             if (round + 1 < rounds) enqueue(round + 1, chunk);
             return Action.CONTINUE;
+        }
+
+        /**
+         * Sends chunk {@code chunk} of round {@code round + 1} (the segment just received) at once, from the received
+         * float32 frame, if the publication has room. In a reduce-scatter round before the last, the claim gets
+         * data + frame and the buffer is left alone (it gets the segment's total in the all-gather); in the last, the
+         * sum goes to the buffer and is copied to the claim while it is cache-hot; in an all-gather round the frame
+         * is copied to the buffer and to the claim. The buffered path instead updates the buffer and copies the chunk
+         * out when its queued send comes, by then from memory. Bounds as for {@link #add}.
+         *
+         * @return false when the claim failed (back pressure): the caller then takes the buffered path and queues the send
+         */
+        private boolean tryForward(DirectBuffer frame, int src, int round, int chunk, int first, int count) {
+            int bytes = count * Float.BYTES;
+            if (!NATIVE_IS_WIRE_ORDER || publication.tryClaim(HEADER_LENGTH + bytes, claim) <= 0) return false;
+            MutableDirectBuffer out = claim.buffer();
+            int at = claim.offset();
+            writeHeader(out, at, generation, step, round + 1, rank, chunk, first, count, worldSize, WireFormat.FP32);
+            Object dataBase = data.byteArray(), frameBase = frame.byteArray(), outBase = out.byteArray();
+            long d = data.addressOffset() + (long) first * Float.BYTES, f = frame.addressOffset() + src;
+            long o = out.addressOffset() + at + HEADER_LENGTH;
+            if (round < worldSize - 2) {
+                // a partial sum that only passes through: this rank's buffer gets the segment's total in the all-gather
+                for (int i = 0; i < count; i++) {
+                    long k = (long) i * Float.BYTES;
+                    UnsafeApi.putFloat(outBase, o + k, UnsafeApi.getFloat(dataBase, d + k) + UnsafeApi.getFloat(frameBase, f + k));
+                }
+            } else if (round == worldSize - 2) {
+                // completes the segment: the buffer keeps the sum, and the claim copies it while it is still in L1
+                // (measured no slower than one loop with two stores, which the JIT does not vectorise either)
+                add(frame, src, first * Float.BYTES, count);
+                UnsafeApi.copyMemory(dataBase, d, outBase, o, bytes);
+            } else {
+                UnsafeApi.copyMemory(frameBase, f, dataBase, d, bytes);
+                UnsafeApi.copyMemory(frameBase, f, outBase, o, bytes);
+            }
+            claim.commit();
+            return true;
         }
 
         /**

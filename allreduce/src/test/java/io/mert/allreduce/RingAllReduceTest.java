@@ -56,6 +56,10 @@ class RingAllReduceTest {
         }
 
         Ring(int n, boolean udp, Duration timeout, WireFormat wire) {
+            this(n, udp, AllReduceConfig.defaults().withPeerTimeout(timeout).withWire(wire));
+        }
+
+        Ring(int n, boolean udp, AllReduceConfig config) {
             for (int i = 0; i < n; i++) {
                 Aeron a = AeronClients.connect(driver.aeronDirectoryName());
                 clients.add(a);
@@ -63,7 +67,7 @@ class RingAllReduceTest {
                         ? new DataPlaneEndpoint("aeron:udp?endpoint=127.0.0.1:" + (24000 + STREAMS.incrementAndGet()), 7)
                         : new DataPlaneEndpoint("aeron:ipc", STREAMS.incrementAndGet());
                 endpoints.add(e);
-                ranks.add(new RingAllReduce(a, e, AllReduceConfig.defaults().withPeerTimeout(timeout).withWire(wire)));
+                ranks.add(new RingAllReduce(a, e, config));
             }
         }
 
@@ -139,6 +143,30 @@ class RingAllReduceTest {
                     float[][] in = random(rnd, n, size);
                     checkSum(in, reduce(ring, in, step++));
                 }
+            }
+        }
+    }
+
+    @Test
+    void chunksForwardedStraightFromTheLogAndFromTheBufferSumAlike() throws Exception {
+        // a 64 KiB term leaves a 32 KiB window (4 chunks): forwards often find it full and take the buffered path
+        AllReduceConfig small = new AllReduceConfig(8192, 64 << 10, Duration.ofSeconds(10));
+        Random rnd = new Random(3);
+        for (int n = 2; n <= 4; n++) {
+            try (Ring ring = new Ring(n, false, small)) {
+                ring.generation(1);
+                for (int step = 0; step < 3; step++) {
+                    float[][] in = random(rnd, n, 300_001);
+                    checkSum(in, reduce(ring, in, step));
+                }
+                long direct = 0, buffered = 0;
+                for (RingAllReduce r : ring.ranks) {
+                    direct += r.directForwards();
+                    buffered += r.bufferedSends();
+                }
+                int ownChunks = (300_001 / n + 2027) / 2028; // per rank and operation: its own segment's chunks (37+: enough for direct forwarding)
+                assertTrue(direct > 0, "no chunk was forwarded straight from the log");
+                assertTrue(buffered > 3L * n * ownChunks, "no forward took the buffered path: " + buffered + " buffered sends");
             }
         }
     }

@@ -124,6 +124,7 @@ public final class AeronRingBench {
         try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = in.readLine()) != null) {
+                if (line.startsWith(AllReduceRankMain.STATS)) System.err.println("  mert " + line.substring(AllReduceRankMain.STATS.length()).trim());
                 if (!line.startsWith(AllReduceRankMain.TRIAL)) continue;
                 String[] f = line.substring(AllReduceRankMain.TRIAL.length()).trim().split(" ");
                 String key = f[0] + ":" + f[1];

@@ -25,6 +25,7 @@ import java.util.List;
 public final class AllReduceRankMain {
 
     static final String TRIAL = "mert-bench-rank trial";
+    static final String STATS = "mert-bench-rank stats";
 
     private AllReduceRankMain() {
     }
@@ -48,6 +49,8 @@ public final class AllReduceRankMain {
              RingAllReduce allReduce = new RingAllReduce(aeron, ring.get(rank), config)) {
             allReduce.startGeneration(1, rank, ring);
             run(allReduce, rank, ring.size(), plan, System.out);
+            System.out.println(STATS + " rank " + rank + ": " + allReduce.directForwards() + " chunks forwarded straight from the log, "
+                    + allReduce.bufferedSends() + " sent from the buffer, " + allReduce.idleCalls() + " idle calls");
         }
     }
 
