@@ -36,6 +36,10 @@ final class PrepareLabelsCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "files encoded at once by --teacher encodec (default: one per core)")
     Integer threads;
 
+    @Option(names = "--keep-work", description = "--teacher encodec: keep OUT_DIR/.encodec-work (each file's codes, what a rerun "
+            + "resumes from) after a successful run; by default it is removed")
+    boolean keepWork;
+
     @Option(names = "--out-dir", required = true, description = "label directory (task.label_dir)")
     Path outDir;
 
@@ -78,11 +82,19 @@ final class PrepareLabelsCommand implements Callable<Integer> {
         int n = threads != null ? threads : d.threads();
         Threads.configureForWorkers(n);
         EncodecTeacher.Options o = new EncodecTeacher.Options(manifestDir, splits != null && !splits.isEmpty() ? splits : d.splits(),
-                outDir, encodecWeights, labelName != null ? labelName : EncodecTeacher.DEFAULT_PREFIX, codebooks, n);
-        EncodecTeacher.Result r = EncodecTeacher.run(o);
+                outDir, encodecWeights, labelName != null ? labelName : EncodecTeacher.DEFAULT_PREFIX, codebooks, n, keepWork);
+        ProgressBar.Phases progress = ProgressBar.Phases.onConsole("prepare-labels", "files");
+        EncodecTeacher.Result r;
+        try {
+            r = EncodecTeacher.run(o, progress);
+        } finally {
+            progress.finish();
+        }
         System.out.printf("prepare-labels: EnCodec %d codebooks x %d codes at 75 Hz: %d files, %.1f s of audio, %d frames in %.1f s "
                         + "(%.2f s of audio per second, %d threads)%n", o.codebooks(), 1024, r.files(), r.audioSeconds(), r.frames(),
                 r.wallSeconds(), r.audioSeconds() / r.wallSeconds(), n);
+        System.out.printf("  %d files encoded, %d reused from an earlier run's %s%s%n", r.encoded(), r.reused(), r.workDir(),
+                keepWork ? " (kept: --keep-work)" : "");
         r.labelFiles().forEach((split, files) -> System.out.println("  " + split + " -> " + files.get(0).getParent()
                 + "/" + split + "." + o.prefix() + "_{0.." + (o.codebooks() - 1) + "}"));
         System.out.println("  task.labels: " + r.labelNames());
