@@ -91,8 +91,8 @@ final class PrepareLabelsCommand implements Callable<Integer> {
             progress.finish();
         }
         System.out.printf("prepare-labels: EnCodec %d codebooks x %d codes at 75 Hz: %d files, %.1f s of audio, %d frames in %.1f s "
-                        + "(%.2f s of audio per second, %d threads)%n", o.codebooks(), 1024, r.files(), r.audioSeconds(), r.frames(),
-                r.wallSeconds(), r.audioSeconds() / r.wallSeconds(), n);
+                        + "(%.2f s of audio encoded per second, %d threads)%n", o.codebooks(), 1024, r.files(), r.audioSeconds(), r.frames(),
+                r.wallSeconds(), r.encodedAudioSeconds() / r.wallSeconds(), n);
         System.out.printf("  %d files encoded, %d reused from an earlier run's %s%s%n", r.encoded(), r.reused(), r.workDir(),
                 keepWork ? " (kept: --keep-work)" : "");
         r.labelFiles().forEach((split, files) -> System.out.println("  " + split + " -> " + files.get(0).getParent()

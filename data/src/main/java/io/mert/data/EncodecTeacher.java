@@ -88,7 +88,8 @@ public final class EncodecTeacher {
      * ones were taken from the work directory of an earlier, interrupted run ({@code files} = both).
      */
     public record Result(List<String> labelNames, Map<String, List<Path>> labelFiles, long files, long frames,
-                         double audioSeconds, double wallSeconds, long encoded, long reused, Path workDir) {}
+                         double audioSeconds, double wallSeconds, long encoded, long reused, double encodedAudioSeconds,
+                         Path workDir) {}
 
     public static Result run(Options o) throws IOException {
         return run(o, ProgressListener.NONE);
@@ -133,13 +134,14 @@ public final class EncodecTeacher {
         }
         if (!o.keepWork()) deleteIfEmpty(workRoot);
         return new Result(o.labelNames(), written, files, frames, samples / 24000.0, (System.nanoTime() - start) / 1e9,
-                counts.encoded.get(), counts.reused.get(), workRoot);
+                counts.encoded.get(), counts.reused.get(), counts.encodedSamples.get() / 24000.0, workRoot);
     }
 
     /** Files run through EnCodec and files taken from the work directory, and the progress count of the current split. */
     private static final class Counts {
         final AtomicLong encoded = new AtomicLong();
         final AtomicLong reused = new AtomicLong();
+        final AtomicLong encodedSamples = new AtomicLong();
         long done;
     }
 
@@ -237,6 +239,7 @@ public final class EncodecTeacher {
             } else {
                 codes = encodeEntry(m, i, encoder, codebooks);
                 work.save(key, codes);
+                counts.encodedSamples.addAndGet(samples);
                 if (counts.encoded.incrementAndGet() >= STALL_AFTER) stallForever();
             }
             synchronized (counts) {
