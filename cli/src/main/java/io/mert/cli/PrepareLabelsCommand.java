@@ -53,6 +53,18 @@ final class PrepareLabelsCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1337", description = "seed of frame sampling and k-means++ (default ${DEFAULT-VALUE})")
     long seed;
 
+    @Option(names = "--kmeans-algorithm", defaultValue = "lloyd", description = "lloyd (full k-means passes, best of 3 k-means++ "
+            + "restarts) or minibatch (scikit-learn's MiniBatchKMeans as HuBERT's learn_kmeans.py: batches of --batch-size frames, "
+            + "3 k-means++ seedings, stops when the smoothed batch inertia has not improved for 100 steps) (default ${DEFAULT-VALUE})")
+    String kmeansAlgorithm;
+
+    @Option(names = "--batch-size", description = "frames per step of --kmeans-algorithm minibatch (default 10000, HuBERT's)")
+    Integer batchSize;
+
+    @Option(names = "--max-frames", description = "frames of the first split sampled (seeded, uniformly) to fit k-means on "
+            + "(default 100000; all of them when there are fewer)")
+    Integer maxFrames;
+
     @Override
     public Integer call() throws Exception {
         if (splits != null) {
@@ -105,8 +117,14 @@ final class PrepareLabelsCommand implements Callable<Integer> {
         String name = labelName != null ? labelName : "km";
         KMeansTeacher.Options o = KMeansTeacher.Options.defaults(manifestDir, outDir).withK(clusters).withLabelName(name)
                 .withSeed(seed);
-        if (splits != null && !splits.isEmpty()) {
-            o = new KMeansTeacher.Options(manifestDir, splits, outDir, name, clusters, seed, o.maxFrames(), o.maxIter(), o.restarts());
+        if (splits != null && !splits.isEmpty()) o = o.withSplits(splits);
+        if (maxFrames != null) o = o.withMaxFrames(maxFrames);
+        switch (kmeansAlgorithm) {
+            case "lloyd" -> {
+                if (batchSize != null) throw new IllegalArgumentException("--batch-size is for --kmeans-algorithm minibatch");
+            }
+            case "minibatch" -> o = o.withMiniBatch(batchSize != null ? batchSize : 10_000);
+            default -> throw new IllegalArgumentException("--kmeans-algorithm " + kmeansAlgorithm + " is not known; use lloyd or minibatch");
         }
         ProgressBar.Phases progress = ProgressBar.Phases.onConsole("prepare-labels", "clips");
         KMeansTeacher.Result r;
@@ -115,7 +133,7 @@ final class PrepareLabelsCommand implements Callable<Integer> {
         } finally {
             progress.finish();
         }
-        System.out.printf("prepare-labels: k-means k=%d fitted on %d frames, inertia %.4g%n", clusters, r.fitFrames(), r.model().inertia());
+        System.out.printf("prepare-labels: k-means (%s) k=%d fitted on %d frames, inertia %.4g%n", kmeansAlgorithm, clusters, r.fitFrames(), r.model().inertia());
         r.labelFiles().forEach((split, file) -> System.out.println("  " + split + " -> " + file));
         return 0;
     }

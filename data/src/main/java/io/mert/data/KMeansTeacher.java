@@ -18,8 +18,8 @@ import java.util.SplittableRandom;
 /**
  * {@code mert prepare-labels --teacher kmeans}: the k-means acoustic teacher of MERT-v0 / HuBERT's
  * first iteration. Computes 39-dim MFCC + deltas ({@link Mfcc}, one frame per 75 Hz model frame) for
- * every clip, fits k-means on the train split (on a seeded random subsample of frames when there
- * are more than {@code maxFrames}), and writes HuBERT's label layout into the output directory:
+ * every clip, fits k-means (Lloyd, or mini-batch as HuBERT) on the train split (on a seeded random
+ * subsample of frames when there are more than {@code maxFrames}; mini-batch fits on that same subsample), and writes HuBERT's label layout into the output directory:
  * {@code <split>.<labelName>} (one line per manifest entry, in manifest order, one token per model
  * frame of the whole file), {@code dict.<labelName>.txt} (fairseq dictionary, {@code "<class> 1"}
  * per line) and {@code <labelName>_centroids.npy} (float32 [k, 39]).
@@ -39,12 +39,22 @@ public final class KMeansTeacher {
      * @param k           clusters
      * @param seed        seed of frame subsampling and k-means++
      * @param maxFrames   cap on frames used for fitting
-     * @param maxIter     Lloyd iteration cap
-     * @param restarts    k-means++ restarts
+     * @param maxIter     Lloyd iteration cap; for mini-batch, passes over the sample ({@code maxIter * frames / batchSize} steps at most)
+     * @param restarts    k-means++ restarts (Lloyd) or seedings (mini-batch {@code n_init})
+     * @param algorithm   Lloyd (full passes) or mini-batch (scikit-learn's MiniBatchKMeans, as HuBERT's learn_kmeans.py)
+     * @param batchSize   frames per mini-batch step (mini-batch only)
      */
     public record Options(Path manifestDir, List<String> splits, Path outDir, String labelName, int k, long seed,
-                          int maxFrames, int maxIter, int restarts) {
+                          int maxFrames, int maxIter, int restarts, Algorithm algorithm, int batchSize) {
+        /** Lloyd. */
+        public Options(Path manifestDir, List<String> splits, Path outDir, String labelName, int k, long seed,
+                       int maxFrames, int maxIter, int restarts) {
+            this(manifestDir, splits, outDir, labelName, k, seed, maxFrames, maxIter, restarts, Algorithm.LLOYD, 10_000);
+        }
+
         public Options {
+            java.util.Objects.requireNonNull(algorithm, "algorithm");
+            if (batchSize <= 0) throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
             splits = List.copyOf(splits);
             if (splits.isEmpty()) throw new IllegalArgumentException("at least one split is needed");
             if (!labelName.matches("[A-Za-z0-9_\\-]+"))
@@ -60,16 +70,36 @@ public final class KMeansTeacher {
         }
 
         public Options withK(int newK) {
-            return new Options(manifestDir, splits, outDir, labelName, newK, seed, maxFrames, maxIter, restarts);
+            return new Options(manifestDir, splits, outDir, labelName, newK, seed, maxFrames, maxIter, restarts, algorithm, batchSize);
         }
 
         public Options withLabelName(String name) {
-            return new Options(manifestDir, splits, outDir, name, k, seed, maxFrames, maxIter, restarts);
+            return new Options(manifestDir, splits, outDir, name, k, seed, maxFrames, maxIter, restarts, algorithm, batchSize);
         }
 
         public Options withSeed(long s) {
-            return new Options(manifestDir, splits, outDir, labelName, k, s, maxFrames, maxIter, restarts);
+            return new Options(manifestDir, splits, outDir, labelName, k, s, maxFrames, maxIter, restarts, algorithm, batchSize);
         }
+
+        public Options withSplits(List<String> newSplits) {
+            return new Options(manifestDir, newSplits, outDir, labelName, k, seed, maxFrames, maxIter, restarts, algorithm, batchSize);
+        }
+
+        public Options withMaxFrames(int frames) {
+            return new Options(manifestDir, splits, outDir, labelName, k, seed, frames, maxIter, restarts, algorithm, batchSize);
+        }
+
+        public Options withMiniBatch(int newBatchSize) {
+            return new Options(manifestDir, splits, outDir, labelName, k, seed, maxFrames, maxIter, restarts, Algorithm.MINIBATCH, newBatchSize);
+        }
+    }
+
+    /** How the centroids are fitted on the sampled frames. */
+    public enum Algorithm {
+        /** k-means++ and Lloyd iterations to convergence, best of the restarts ({@link KMeans}). */
+        LLOYD,
+        /** scikit-learn's MiniBatchKMeans with HuBERT's learn_kmeans.py settings ({@link MiniBatchKMeans}). */
+        MINIBATCH
     }
 
     /** What was written. */
@@ -106,10 +136,15 @@ public final class KMeansTeacher {
         sample = java.util.Arrays.copyOf(sample, rows * Mfcc.DIM);
         if (rows < o.k()) throw new IOException("only " + rows + " frames sampled, fewer than k = " + o.k());
         progress.progress("k-means fit", 0, 1);
-        KMeans.Model model = KMeans.fit(sample, Mfcc.DIM, o.k(), rnd.nextLong(), o.maxIter(), o.restarts());
+        KMeans.Model model = switch (o.algorithm()) {
+            case LLOYD -> KMeans.fit(sample, Mfcc.DIM, o.k(), rnd.nextLong(), o.maxIter(), o.restarts());
+            case MINIBATCH -> MiniBatchKMeans.fit(sample, Mfcc.DIM, new MiniBatchKMeans.Options(o.k(), o.batchSize(), o.maxIter(),
+                    100, o.restarts(), 0, rnd.nextLong()));
+        };
         progress.progress("k-means fit", 1, 1);
-        LOG.info("k-means: k={} on {} frames of {}: inertia per frame {}, {} iterations", o.k(), rows, o.splits().get(0),
-                String.format("%.3f", model.inertia() / rows), model.iterations());
+        LOG.info("k-means ({}): k={} on {} frames of {}: inertia per frame {}, {} {}", o.algorithm(), o.k(), rows, o.splits().get(0),
+                String.format("%.3f", model.inertia() / rows), model.iterations(),
+                o.algorithm() == Algorithm.LLOYD ? "iterations" : "mini-batch steps");
 
         Files.createDirectories(o.outDir());
         Map<String, Path> written = new LinkedHashMap<>();

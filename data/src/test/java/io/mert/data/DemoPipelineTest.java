@@ -61,4 +61,24 @@ class DemoPipelineTest {
         assertArrayEquals(java.util.Arrays.copyOfRange(fileLabels, c.startSample() / 320, c.startSample() / 320 + config.framesFor(crop)),
                 c.labels()[0]);
     }
+
+    /** prepare-labels --kmeans-algorithm minibatch: the same seed writes the same centroids and labels. */
+    @Test
+    void miniBatchTeacherIsDeterministic() throws IOException {
+        DemoCorpus.generate(tmp.resolve("corpus"), 2, 77);
+        ManifestBuilder.build(ManifestBuilder.Options.defaults(tmp.resolve("corpus"), tmp.resolve("audio24k"), tmp.resolve("manifest"))
+                .withValidFraction(0.0));
+        KMeansTeacher.Options o = KMeansTeacher.Options.defaults(tmp.resolve("manifest"), tmp.resolve("a")).withK(8).withMiniBatch(256);
+        KMeansTeacher.Result a = KMeansTeacher.run(o);
+        KMeansTeacher.Result b = KMeansTeacher.run(new KMeansTeacher.Options(o.manifestDir(), o.splits(), tmp.resolve("b"), o.labelName(),
+                o.k(), o.seed(), o.maxFrames(), o.maxIter(), o.restarts(), o.algorithm(), o.batchSize()));
+        assertArrayEquals(a.model().centroids(), b.model().centroids());
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("a/train.km")), Files.readAllBytes(tmp.resolve("b/train.km")));
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("a/km_centroids.npy")), Files.readAllBytes(tmp.resolve("b/km_centroids.npy")));
+        Manifest train = Manifest.read(tmp.resolve("manifest/train.tsv"));
+        float[] feats = Mfcc.mert().features(WavFile.readMono(train.resolve(0)).samples());
+        int[] row = LabelFile.read(tmp.resolve("a/train.km"), 8).get(0);
+        for (int t = 0; t < row.length; t += 25) assertEquals(a.model().assign(feats, t), row[t]);
+        assertTrue(java.util.Arrays.stream(row).distinct().count() >= 3, "music uses more than a couple of clusters");
+    }
 }
