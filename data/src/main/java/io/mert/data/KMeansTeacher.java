@@ -103,7 +103,12 @@ public final class KMeansTeacher {
     }
 
     /** What was written. */
-    public record Result(KMeans.Model model, Map<String, Path> labelFiles, int fitFrames) {}
+    /**
+     * What was written; {@code fitReused} and {@code splitsReused} tell what a rerun took over from an
+     * interrupted run instead of computing it again.
+     */
+    public record Result(KMeans.Model model, Map<String, Path> labelFiles, int fitFrames, boolean fitReused,
+                         List<String> splitsReused) {}
 
     public static Result run(Options o) throws IOException {
         return run(o, ProgressListener.NONE);
@@ -113,6 +118,52 @@ public final class KMeansTeacher {
     public static Result run(Options o, ProgressListener progress) throws IOException {
         Mfcc mfcc = Mfcc.mert();
         Manifest fitManifest = Manifest.read(o.manifestDir().resolve(o.splits().get(0) + ".tsv"));
+        KMeansWorkDir work = new KMeansWorkDir(o.outDir(), KMeansWorkDir.key(o, o.manifestDir()));
+        KMeansWorkDir.Fit saved = work.loadFit();
+        KMeans.Model model;
+        int rows;
+        if (saved != null) {
+            model = saved.model();
+            rows = saved.rows();
+            LOG.info("k-means: reusing the fit of an interrupted run ({}): k={} on {} frames", work.dir(), model.k(), rows);
+        } else {
+            KMeansWorkDir.Fit fit = fit(o, fitManifest, mfcc, progress);
+            model = fit.model();
+            rows = fit.rows();
+            work.saveFit(model, rows);
+        }
+
+        Files.createDirectories(o.outDir());
+        Map<String, Path> written = new LinkedHashMap<>();
+        List<String> reused = new ArrayList<>();
+        for (String split : o.splits()) {
+            Path file = o.outDir().resolve(split + "." + o.labelName());
+            String digest = KMeansWorkDir.splitDigest(o.manifestDir(), split);
+            if (work.splitDone(split, digest, file)) {
+                LOG.info("k-means: {} was labelled by the interrupted run, keeping {}", split, file);
+                written.put(split, file);
+                reused.add(split);
+                continue;
+            }
+            Manifest m = split.equals(o.splits().get(0)) ? fitManifest : Manifest.read(o.manifestDir().resolve(split + ".tsv"));
+            List<int[]> labels = new ArrayList<>(m.size());
+            for (int i = 0; i < m.size(); i++) {
+                progress.progress("labels " + split, i, m.size());
+                labels.add(model.assignAll(features(m, i, mfcc)));
+            }
+            progress.progress("labels " + split, m.size(), m.size());
+            LabelFile.write(file, labels);
+            work.markSplitDone(split, digest, file);
+            written.put(split, file);
+        }
+        LabelFile.writeDictionary(o.outDir().resolve("dict." + o.labelName() + ".txt"), o.k());
+        Npy.write(o.outDir().resolve(o.labelName() + "_centroids.npy"), new long[] {o.k(), Mfcc.DIM}, model.centroids());
+        work.delete(); // a finished run leaves nothing to resume: the next run starts afresh
+        return new Result(model, written, rows, saved != null, List.copyOf(reused));
+    }
+
+    /** The fit: features of the fit split (a seeded frame subsample), then k-means. */
+    private static KMeansWorkDir.Fit fit(Options o, Manifest fitManifest, Mfcc mfcc, ProgressListener progress) throws IOException {
         long total = 0;
         for (Manifest.Entry e : fitManifest.entries()) total += mfcc.frames(Math.toIntExact(e.numSamples()));
         if (total < o.k())
@@ -146,23 +197,7 @@ public final class KMeansTeacher {
                 String.format("%.3f", model.inertia() / rows), model.iterations(),
                 o.algorithm() == Algorithm.LLOYD ? "iterations" : "mini-batch steps");
 
-        Files.createDirectories(o.outDir());
-        Map<String, Path> written = new LinkedHashMap<>();
-        for (String split : o.splits()) {
-            Manifest m = split.equals(o.splits().get(0)) ? fitManifest : Manifest.read(o.manifestDir().resolve(split + ".tsv"));
-            List<int[]> labels = new ArrayList<>(m.size());
-            for (int i = 0; i < m.size(); i++) {
-                progress.progress("labels " + split, i, m.size());
-                labels.add(model.assignAll(features(m, i, mfcc)));
-            }
-            progress.progress("labels " + split, m.size(), m.size());
-            Path file = o.outDir().resolve(split + "." + o.labelName());
-            LabelFile.write(file, labels);
-            written.put(split, file);
-        }
-        LabelFile.writeDictionary(o.outDir().resolve("dict." + o.labelName() + ".txt"), o.k());
-        Npy.write(o.outDir().resolve(o.labelName() + "_centroids.npy"), new long[] {o.k(), Mfcc.DIM}, model.centroids());
-        return new Result(model, written, rows);
+        return new KMeansWorkDir.Fit(model, rows);
     }
 
     private static float[] features(Manifest m, int i, Mfcc mfcc) throws IOException {
