@@ -134,6 +134,9 @@ final class PrepareLabelsCommand implements Callable<Integer> {
             progress.finish();
         }
         System.out.printf("prepare-labels: k-means (%s) k=%d fitted on %d frames, inertia %.4g%n", kmeansAlgorithm, clusters, r.fitFrames(), r.model().inertia());
+        if (r.fitReused() || !r.splitsReused().isEmpty())
+            System.out.println("  resumed an interrupted run: " + (r.fitReused() ? "fit reused" : "fitted again")
+                    + (r.splitsReused().isEmpty() ? "" : ", kept the labels of " + String.join(", ", r.splitsReused())));
         r.labelFiles().forEach((split, file) -> System.out.println("  " + split + " -> " + file));
         return 0;
     }
