@@ -104,7 +104,7 @@ public final class EncodecTeacher {
                     + encoder.availableCodebooks());
         }
         Files.createDirectories(o.outDir());
-        String weightsDigest = EncodecWorkDir.sha256(o.weights());
+        String weightsDigest = Sha256.ofFile(o.weights());
         Path workRoot = o.outDir().resolve(EncodecWorkDir.NAME);
         Map<String, List<Path>> written = new LinkedHashMap<>();
         long files = 0, frames = 0, samples = 0;

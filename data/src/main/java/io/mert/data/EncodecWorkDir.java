@@ -5,14 +5,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.zip.CRC32;
 
@@ -41,7 +38,7 @@ final class EncodecWorkDir {
 
     /**
      * @param splitDir      {@code <out>/.encodec-work/<split>}
-     * @param weightsDigest SHA-256 of the weights file ({@link #sha256(Path)})
+     * @param weightsDigest SHA-256 of the weights file ({@link Sha256#ofFile(Path)})
      */
     EncodecWorkDir(Path splitDir, String weightsDigest, int codebooks, int hop) {
         this.dir = splitDir;
@@ -55,7 +52,7 @@ final class EncodecWorkDir {
         Path abs = audio.toAbsolutePath().normalize();
         String k = "encodec-codes v1\nweights " + weightsDigest + "\ncodebooks " + codebooks + "\naudio " + abs + "\nsize "
                 + Files.size(abs) + "\nmtime " + Files.getLastModifiedTime(abs).toMillis() + "\nsamples " + numSamples + "\n";
-        return sha256().digest(k.getBytes(StandardCharsets.UTF_8));
+        return Sha256.digest().digest(k.getBytes(StandardCharsets.UTF_8));
     }
 
     Path file(byte[] key) {
@@ -121,23 +118,5 @@ final class EncodecWorkDir {
         crc.update(buf.array(), 0, buf.position());
         buf.putLong(crc.getValue());
         AtomicFiles.write(file(key), buf.array());
-    }
-
-    /** SHA-256 of a file's content, hex. */
-    static String sha256(Path file) throws IOException {
-        MessageDigest md = sha256();
-        byte[] chunk = new byte[1 << 20];
-        try (InputStream in = Files.newInputStream(file)) {
-            for (int n; (n = in.read(chunk)) > 0; ) md.update(chunk, 0, n);
-        }
-        return HexFormat.of().formatHex(md.digest());
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every Java has SHA-256", e);
-        }
     }
 }

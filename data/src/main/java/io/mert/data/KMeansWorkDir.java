@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.zip.CRC32;
@@ -52,13 +51,13 @@ final class KMeansWorkDir {
         String opts = "kmeans-fit v1\nk " + o.k() + "\nseed " + o.seed() + "\nmaxFrames " + o.maxFrames() + "\nmaxIter " + o.maxIter()
                 + "\nrestarts " + o.restarts() + "\nalgorithm " + o.algorithm() + "\nbatchSize " + o.batchSize() + "\nfit "
                 + o.splits().get(0) + "\n" + splitDigest(manifestDir, o.splits().get(0));
-        return sha256().digest(opts.getBytes(StandardCharsets.UTF_8));
+        return Sha256.digest().digest(opts.getBytes(StandardCharsets.UTF_8));
     }
 
     /** Digest of a split: its manifest's bytes and each entry's audio size and modification time. */
     static String splitDigest(Path manifestDir, String split) throws IOException {
         Path tsv = manifestDir.resolve(split + ".tsv");
-        MessageDigest d = sha256();
+        MessageDigest d = Sha256.digest();
         d.update(Files.readAllBytes(tsv));
         Manifest m = Manifest.read(tsv);
         for (int i = 0; i < m.size(); i++) {
@@ -124,7 +123,7 @@ final class KMeansWorkDir {
             if (!Files.exists(marker) || !Files.exists(labelFile)) return false;
             List<String> lines = Files.readAllLines(marker, StandardCharsets.UTF_8);
             return lines.size() == 3 && lines.get(0).equals(HexFormat.of().formatHex(key)) && lines.get(1).equals(splitDigest)
-                    && lines.get(2).equals(fileDigest(labelFile));
+                    && lines.get(2).equals(Sha256.ofFile(labelFile));
         } catch (IOException | RuntimeException e) {
             LOG.warn("ignoring unreadable {}: {}", marker, e.toString());
             return false;
@@ -134,7 +133,7 @@ final class KMeansWorkDir {
     void markSplitDone(String split, String splitDigest, Path labelFile) throws IOException {
         Files.createDirectories(dir);
         AtomicFiles.writeString(dir.resolve(split + ".done"),
-                HexFormat.of().formatHex(key) + "\n" + splitDigest + "\n" + fileDigest(labelFile) + "\n");
+                HexFormat.of().formatHex(key) + "\n" + splitDigest + "\n" + Sha256.ofFile(labelFile) + "\n");
     }
 
     void delete() throws IOException {
@@ -146,17 +145,5 @@ final class KMeansWorkDir {
     private static Fit damaged(Path f, String why) {
         LOG.warn("ignoring damaged {} ({}): fitting again", f, why);
         return null;
-    }
-
-    private static String fileDigest(Path f) throws IOException {
-        return HexFormat.of().formatHex(sha256().digest(Files.readAllBytes(f)));
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }
