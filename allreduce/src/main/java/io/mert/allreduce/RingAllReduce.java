@@ -1,6 +1,7 @@
 package io.mert.allreduce;
 
 import io.aeron.Aeron;
+import io.aeron.AeronCounters;
 import io.aeron.ChannelUri;
 import io.aeron.CommonContext;
 import io.aeron.ExclusivePublication;
@@ -10,6 +11,7 @@ import io.aeron.logbuffer.BufferClaim;
 import io.aeron.logbuffer.ControlledFragmentHandler;
 import io.aeron.logbuffer.FrameDescriptor;
 import io.aeron.logbuffer.Header;
+import io.aeron.driver.status.StreamCounter;
 import io.aeron.protocol.DataHeaderFlyweight;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
@@ -387,7 +389,7 @@ public final class RingAllReduce implements AutoCloseable {
             if (received < receivesExpected && now - lastReceiveNanos > timeoutNanos) {
                 throw new PeerFailureException(prevRank, "no allreduce frames from rank " + prevRank + " for "
                         + config.peerTimeout().toMillis() + " ms (generation " + generation + ", step " + step + ", "
-                        + received + "/" + receivesExpected + " chunks received)" + wrongWireHint());
+                        + received + "/" + receivesExpected + " chunks received)" + wrongWireHint() + crowdedStreamHint());
             }
             idleCalls++;
             idle.idle();
@@ -404,6 +406,27 @@ public final class RingAllReduce implements AutoCloseable {
         long free = publication.availableWindow();
         if (free > windowSeen) windowSeen = free;
         return free >= windowSeen >> 1;
+    }
+
+    /**
+     * On a stall, whether more than this subscription reads the upstream's stream in this host's media driver. Aeron
+     * lets an image advance only as far as its slowest subscription, so one that nobody polls (left behind by a
+     * process or node that never closed its Aeron client) stops the stream after the first receiver window: it looks
+     * exactly like a silent peer. Reads the driver's counters; only called when an operation is already failing.
+     */
+    private String crowdedStreamHint() {
+        int[] readers = {0};
+        int stream = subscription.streamId();
+        aeron.countersReader().forEach((counterId, typeId, key, label) -> {
+            if (typeId == AeronCounters.DRIVER_SUBSCRIBER_POSITION_TYPE_ID
+                    && key.getInt(StreamCounter.SESSION_ID_OFFSET) == upstreamSession
+                    && key.getInt(StreamCounter.STREAM_ID_OFFSET) == stream) {
+                readers[0]++;
+            }
+        });
+        return readers[0] <= 1 ? "" : "; " + readers[0] + " subscriptions in this host's media driver read that stream, which "
+                + "advances only as fast as the slowest: one that is not polled (an Aeron client some process or node did not "
+                + "close) holds it back";
     }
 
     private String wrongWireHint() {
@@ -484,7 +507,7 @@ public final class RingAllReduce implements AutoCloseable {
                 if (receives && transferReceived < chunkTotal && now - lastReceiveNanos > timeoutNanos) {
                     throw new PeerFailureException(prevRank, "no state-transfer frames from rank " + prevRank + " for "
                             + idleTimeout.toMillis() + " ms (generation " + generation + ", " + transferReceived + "/" + chunkTotal
-                            + " chunks received)");
+                            + " chunks received)" + crowdedStreamHint());
                 }
                 idle.idle();
             }

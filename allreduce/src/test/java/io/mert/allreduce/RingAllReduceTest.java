@@ -106,6 +106,18 @@ class RingAllReduceTest {
         return bufs;
     }
 
+    /** One rank's allreduce on the pool: its PeerFailureException, or null when it completed. */
+    private static Future<PeerFailureException> failureOf(RingAllReduce rank, UnsafeBuffer b, int n, long step) {
+        return POOL.submit(() -> {
+            try {
+                rank.allreduce(b, n, step);
+                return null;
+            } catch (PeerFailureException e) {
+                return e;
+            }
+        });
+    }
+
     private static void checkSum(float[][] inputs, List<UnsafeBuffer> out) {
         int n = inputs[0].length;
         for (int i = 0; i < n; i++) {
@@ -214,18 +226,7 @@ class RingAllReduceTest {
             checkSum(in, reduce(ring, in, 0));
             // rank 2 does not take part in step 1
             List<Future<PeerFailureException>> f = new ArrayList<>();
-            for (int r = 0; r < 2; r++) {
-                RingAllReduce ar = ring.ranks.get(r);
-                UnsafeBuffer b = floats(in[r]);
-                f.add(POOL.submit(() -> {
-                    try {
-                        ar.allreduce(b, 30_000, 1);
-                        return null;
-                    } catch (PeerFailureException e) {
-                        return e;
-                    }
-                }));
-            }
+            for (int r = 0; r < 2; r++) f.add(failureOf(ring.ranks.get(r), floats(in[r]), 30_000, 1));
             long t0 = System.nanoTime();
             PeerFailureException e0 = f.get(0).get(20, TimeUnit.SECONDS);
             assertNotNull(e0, "rank 0 must not complete without rank 2");
@@ -251,6 +252,29 @@ class RingAllReduceTest {
             }
             for (Future<?> d : done) d.get(30, TimeUnit.SECONDS);
             checkSum(in2, bufs);
+        }
+    }
+
+    @Test
+    void aStreamHeldBackByAnUnpolledSubscriptionIsNamedAsSuch() throws Exception {
+        try (Ring ring = new Ring(2, true, Duration.ofMillis(1500))) {
+            // what a worker node that never closed its Aeron client leaves in the driver: a second, idle reader
+            Aeron leaked = AeronClients.connect(driver.aeronDirectoryName());
+            DataPlaneEndpoint rank1 = ring.endpoints.get(1);
+            leaked.addSubscription(rank1.channel(), rank1.streamId());
+            ring.generation(1);
+            int n = 200_000; // 800 KB: far past the first receiver window of 128 KiB
+            float[][] in = random(new Random(5), 2, n);
+            List<Future<PeerFailureException>> f = new ArrayList<>();
+            for (int r = 0; r < 2; r++) f.add(failureOf(ring.ranks.get(r), floats(in[r]), n, 0));
+            PeerFailureException atRank1 = f.get(1).get(20, TimeUnit.SECONDS);
+            f.get(0).get(20, TimeUnit.SECONDS);
+            assertNotNull(atRank1, "the stream into rank 1 cannot pass its first window");
+            assertTrue(atRank1.getMessage().contains("2 subscriptions in this host's media driver read that stream"), atRank1.getMessage());
+
+            leaked.close();
+            ring.generation(2);
+            checkSum(in, reduce(ring, in, 1));
         }
     }
 

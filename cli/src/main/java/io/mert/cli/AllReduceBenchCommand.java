@@ -1,12 +1,15 @@
 package io.mert.cli;
 
 import io.mert.allreduce.AllReduceConfig;
+import io.mert.allreduce.ShmAllReduceConfig;
 import io.mert.cli.bench.AeronRingBench;
+import io.mert.cli.bench.AllReduceBenchResult;
 import io.mert.cli.bench.AllReduceBenchReport;
 import io.mert.cli.bench.BenchPlan;
 import io.mert.cli.bench.ByteSize;
 import io.mert.cli.bench.CopyBandwidth;
 import io.mert.cli.bench.GlooBench;
+import io.mert.cli.bench.ShmBench;
 import io.mert.cli.bench.Timings;
 import io.mert.protocol.frame.WireFormat;
 import picocli.CommandLine.Command;
@@ -22,8 +25,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "allreduce", mixinStandardHelpOptions = true,
-        description = {"Time our Aeron ring allreduce (each rank its own JVM, one media driver) against PyTorch's Gloo "
-                + "allreduce (each rank its own Python process, TCP on 127.0.0.1) and the machine's memory-copy rate.",
+        description = {"Time our allreduce (each rank its own JVM: the Aeron ring with one media driver, or the shared-memory "
+                + "one) against PyTorch's Gloo allreduce (each rank its own Python process, TCP on 127.0.0.1) and the "
+                + "machine's memory-copy rate.",
                 "Prints time per operation, algbw and busbw (nccl-tests' definitions) and the ratios."})
 final class AllReduceBenchCommand implements Callable<Integer> {
 
@@ -34,8 +38,14 @@ final class AllReduceBenchCommand implements Callable<Integer> {
             description = "buffer sizes, float32, binary suffixes (default ${DEFAULT-VALUE})")
     List<String> sizes;
 
-    @Option(names = "--transport", defaultValue = "ipc", description = "ipc (shared memory) or udp (127.0.0.1) (default ${DEFAULT-VALUE})")
-    String transport;
+    @Option(names = "--transport", split = ",", defaultValue = "ipc",
+            description = "transports of ours to time, one row each: ipc (Aeron ring, log buffers in shared memory), udp (Aeron "
+                    + "ring over 127.0.0.1), shm (ranks read each other's buffers in shared memory, float32 only), or a list "
+                    + "such as ipc,shm (default ${DEFAULT-VALUE})")
+    List<String> transports;
+
+    @Option(names = "--shm-chunk", description = "shm: chunk size in bytes, the unit of progress between ranks (default: ShmAllReduceConfig's, 1 MiB)")
+    String shmChunk;
 
     @Option(names = "--mtu", description = "Aeron MTU = chunk size in bytes (default: AllReduceConfig's)")
     Integer mtu;
@@ -76,11 +86,12 @@ final class AllReduceBenchCommand implements Callable<Integer> {
     }
 
     int run(PrintStream out) throws Exception {
-        AeronRingBench.Transport tr = switch (transport.toLowerCase(Locale.ROOT)) {
-            case "ipc" -> AeronRingBench.Transport.IPC;
-            case "udp" -> AeronRingBench.Transport.UDP;
-            default -> throw new IllegalArgumentException("--transport must be ipc or udp, got " + transport);
-        };
+        List<String> kinds = transports.stream().map(t -> t.toLowerCase(Locale.ROOT)).distinct().toList();
+        for (String t : kinds) {
+            if (!List.of("ipc", "udp", "shm").contains(t)) {
+                throw new IllegalArgumentException("--transport must be ipc, udp or shm (or a list of them), got " + t);
+            }
+        }
         List<WireFormat> formats = wires.stream().map(w -> WireFormat.parse(w, "--wire")).distinct().toList();
         if (formats.contains(WireFormat.BF16) && ranks > 16) {
             throw new IllegalArgumentException("--wire bf16 supports at most 16 ranks (the exactness check's sums must stay "
@@ -96,11 +107,32 @@ final class AllReduceBenchCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "mert bench allreduce: %d ranks, float32 sum, wire %s, %d trials per size; %d cores, load average %.2f%n",
                 ranks, formats.stream().map(WireFormat::configName).collect(java.util.stream.Collectors.joining(",")), trials, Runtime.getRuntime().availableProcessors(),
                 java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-        out.printf(Locale.ROOT, "  mert: Aeron ring allreduce, %d JVM processes, one embedded media driver, %s, mtu %d, term %s%n",
-                ranks, tr.name().toLowerCase(Locale.ROOT), config.mtuBytes(), ByteSize.format(config.termLength()));
+        ShmAllReduceConfig shm = ShmAllReduceConfig.defaults().withPeerTimeout(Duration.ofSeconds(30));
+        if (shmChunk != null) shm = shm.withChunkBytes(Math.toIntExact(ByteSize.parse(shmChunk)));
+        for (String t : kinds) {
+            if (t.equals("shm")) {
+                out.printf(Locale.ROOT, "  mert shm: shared-memory allreduce, %d JVM processes reading each other's buffers in %s, "
+                        + "chunk %s, reduced in place in its own area (no copy in or out); float32 only%n",
+                        ranks, shm.directory(), ByteSize.format(shm.chunkBytes()));
+            } else {
+                out.printf(Locale.ROOT, "  mert %s: Aeron ring allreduce, %d JVM processes, one embedded media driver, mtu %d, term %s%n",
+                        t, ranks, config.mtuBytes(), ByteSize.format(config.termLength()));
+            }
+        }
         List<Timings> copy = CopyBandwidth.measure(plan);
-        Map<WireFormat, AeronRingBench.Result> ours = new LinkedHashMap<>();
-        for (WireFormat w : formats) ours.put(w, new AeronRingBench(ranks, tr, config.withWire(w), timeout).run(plan));
+        Map<String, AllReduceBenchResult> ours = new LinkedHashMap<>();
+        for (String t : kinds) {
+            if (t.equals("shm")) {
+                // no bytes travel: the peers' float32 values are read where they lie, so a bf16 wire has nothing to save
+                if (formats.contains(WireFormat.FP32)) ours.put("shm/fp32", new ShmBench(ranks, shm, timeout).run(plan));
+                else out.println("  mert shm: skipped (float32 only; add fp32 to --wire)");
+                continue;
+            }
+            AeronRingBench.Transport tr = t.equals("ipc") ? AeronRingBench.Transport.IPC : AeronRingBench.Transport.UDP;
+            for (WireFormat w : formats) {
+                ours.put(t + "/" + w.configName(), new AeronRingBench(ranks, tr, config.withWire(w), timeout).run(plan));
+            }
+        }
         List<Timings> gloo = List.of();
         if (noGloo) {
             out.println("  gloo: skipped (--no-gloo)");

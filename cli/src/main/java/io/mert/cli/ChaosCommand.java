@@ -45,6 +45,10 @@ final class ChaosCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--workers", defaultValue = "3", description = "worker processes (default ${DEFAULT-VALUE})")
     int workers;
 
+    @Option(names = "--finish-within", defaultValue = "15", description = "minutes the run may take to finish after the last "
+            + "fault before it counts as stuck (default ${DEFAULT-VALUE})")
+    int finishWithinMinutes;
+
     @Option(names = "--workdir", description = "where the data, run and node logs go (default: a temp directory, kept on failure)")
     Path workdir;
 
@@ -80,40 +84,46 @@ final class ChaosCommand implements java.util.concurrent.Callable<Integer> {
         List<String> coordinatorArgs = List.of("coordinator", "--config", config.toString(), "--bind", bind,
                 "--resume-if-present", "--tls-dir", tls.toString());
         Path metrics = run.resolve("metrics.jsonl");
-        boolean finished;
+        boolean finished = false;
+        String stuck = null, nodeReport = "";
         try (NodeProcesses nodes = new NodeProcesses(work, Mert.class.getName())) {
             int coordinatorStarts = 0;
             Process coordinator = nodes.start("coordinator-" + coordinatorStarts++, coordinatorArgs);
             List<Process> alive = new ArrayList<>();
             int nextWorker = 0;
             for (; nextWorker < workers; nextWorker++) alive.add(startWorker(nodes, bind, tls, nextWorker));
-            for (int i = 0; i < faults; i++) {
-                waitForStep(metrics, atStep[i], coordinator);
-                Fault f = schedule.get(i);
-                int victim = rnd.nextInt(alive.size());
-                out.printf("  step %d: %s%s%n", lastStep(metrics), f, f == Fault.KILL_COORDINATOR ? "" : " (worker process " + victim + ")");
-                switch (f) {
-                    case KILL_WORKER -> {
-                        alive.remove(victim).destroyForcibly();
-                        alive.add(startWorker(nodes, bind, tls, nextWorker++));
-                    }
-                    case STALL_WORKER -> {
-                        Process p = alive.get(victim);
-                        signal(p, "STOP");
-                        Thread.sleep(4000 + rnd.nextInt(8000)); // around the ~5 s it takes to be declared unreachable
-                        signal(p, "CONT");
-                    }
-                    case KILL_COORDINATOR -> {
-                        coordinator.destroyForcibly();
-                        coordinator.waitFor();
-                        coordinator = nodes.start("coordinator-" + coordinatorStarts++, coordinatorArgs);
+            try {
+                for (int i = 0; i < faults; i++) {
+                    waitForStep(metrics, atStep[i], coordinator);
+                    Fault f = schedule.get(i);
+                    int victim = rnd.nextInt(alive.size());
+                    out.printf("  step %d: %s%s%n", lastStep(metrics), f, f == Fault.KILL_COORDINATOR ? "" : " (worker process " + victim + ")");
+                    switch (f) {
+                        case KILL_WORKER -> {
+                            alive.remove(victim).destroyForcibly();
+                            alive.add(startWorker(nodes, bind, tls, nextWorker++));
+                        }
+                        case STALL_WORKER -> {
+                            Process p = alive.get(victim);
+                            signal(p, "STOP");
+                            Thread.sleep(4000 + rnd.nextInt(8000)); // around the ~5 s it takes to be declared unreachable
+                            signal(p, "CONT");
+                        }
+                        case KILL_COORDINATOR -> {
+                            coordinator.destroyForcibly();
+                            coordinator.waitFor();
+                            coordinator = nodes.start("coordinator-" + coordinatorStarts++, coordinatorArgs);
+                        }
                     }
                 }
+                finished = coordinator.waitFor(finishWithinMinutes, TimeUnit.MINUTES) && coordinator.exitValue() == 0;
+            } catch (IllegalStateException noProgress) {
+                stuck = noProgress.getMessage();
             }
-            finished = coordinator.waitFor(15, TimeUnit.MINUTES) && coordinator.exitValue() == 0;
+            if (!finished) nodeReport = nodes.report(15);
         }
         List<String> violations = check(tree, metrics, run.resolve("events.jsonl"), maxUpdate);
-        if (!finished) violations.add(0, "the run did not finish cleanly (see " + work + ")");
+        if (!finished) violations.add(0, "the run did not finish cleanly" + (stuck == null ? "" : ": " + stuck) + " (see " + work + ")");
         if (violations.isEmpty()) {
             out.printf("  all properties hold: %d steps, every step's samples as planned; seed %d%n", maxUpdate, s);
             if (workdir == null) deleteTree(work);
@@ -121,6 +131,7 @@ final class ChaosCommand implements java.util.concurrent.Callable<Integer> {
         }
         out.println("  VIOLATIONS (seed " + s + ", logs in " + work + "):");
         violations.forEach(v -> out.println("    " + v));
+        out.print(nodeReport);
         return 1;
     }
 
@@ -186,24 +197,24 @@ final class ChaosCommand implements java.util.concurrent.Callable<Integer> {
         for (String line : Files.readAllLines(file)) {
             if (line.isBlank()) continue;
             try {
-                out.add(JSON.readTree(line));
-            } catch (JsonProcessingException partialLastLine) {
-                // being written
+                    out.add(JSON.readTree(line));
+                } catch (JsonProcessingException partialLastLine) {
+                    // being written
+                }
+            }
+            return out;
+        }
+
+        private static void signal(Process p, String signal) throws Exception {
+            int rc = new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start().waitFor();
+            if (rc != 0) throw new IOException("kill -" + signal + " " + p.pid() + " failed with " + rc);
+        }
+
+        private static void deleteTree(Path dir) {
+            try (var paths = Files.walk(dir)) {
+                paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            } catch (Exception e) {
+                // a temp directory left behind is harmless
             }
         }
-        return out;
     }
-
-    private static void signal(Process p, String signal) throws Exception {
-        int rc = new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start().waitFor();
-        if (rc != 0) throw new IOException("kill -" + signal + " " + p.pid() + " failed with " + rc);
-    }
-
-    private static void deleteTree(Path dir) {
-        try (var paths = Files.walk(dir)) {
-            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (Exception e) {
-            // a temp directory left behind is harmless
-        }
-    }
-}

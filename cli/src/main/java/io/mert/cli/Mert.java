@@ -35,7 +35,17 @@ public final class Mert implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(execute(args));
+        int rc;
+        try {
+            rc = execute(args);
+        } catch (Throwable fatal) {
+            // an Error (picocli rethrows those) must still end the process: a JVM whose main thread died keeps running
+            // on its other threads, a worker that neither trains nor exits so that its pod is restarted
+            System.err.println("mert: " + describe(fatal));
+            fatal.printStackTrace();
+            rc = 70;
+        }
+        System.exit(rc);
     }
 
     /** Runs a command line and returns its exit code; bad input prints a one-line error, not a stack trace. */

@@ -47,6 +47,10 @@ final class ScalingBenchCommand implements Callable<Integer> {
             description = "batches each worker builds ahead on its loader thread: dataset.prefetch_batches (default ${DEFAULT-VALUE}; 0 builds them inline in the step)")
     int prefetch;
 
+    @Option(names = "--transport", defaultValue = "aeron",
+            description = "distributed_training.allreduce_transport of both runs: aeron or shm (default ${DEFAULT-VALUE})")
+    String transport;
+
     @Option(names = "--workdir", description = "where the corpus and runs go (default: a temp directory, deleted after)")
     Path workdir;
 
@@ -67,7 +71,8 @@ final class ScalingBenchCommand implements Callable<Integer> {
         if (skip >= steps) throw new IllegalArgumentException("--skip " + skip + " leaves no timed step of --steps " + steps);
         Path work = workdir != null ? workdir : Files.createTempDirectory("mert-bench-scaling-");
         out.printf(Locale.ROOT, "mert bench scaling: tiny preset, global batch %d x %d samples, %d steps (first %d untimed), "
-                + "prefetch %d batch(es); %d cores, load average %.2f%n", globalBatch, crop, steps, skip, prefetch, cores,
+                + "prefetch %d batch(es), allreduce over %s; %d cores, load average %.2f%n", globalBatch, crop, steps, skip, prefetch,
+                transport, cores,
                 java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         Result one, many;
         try {
@@ -91,7 +96,8 @@ final class ScalingBenchCommand implements Callable<Integer> {
     private Result train(DemoPipeline.Prepared data, Path run, int n) throws Exception {
         TrainConfig cfg = SessionFactories.withLabelClasses(TrainConfig.from(DemoPipeline.config(data, run, n, steps, crop)
                 .withOverrides(List.of("dataset.global_batch_size=" + globalBatch, "checkpoint.save_interval_updates=100000",
-                        "common.log_interval=100000", "dataset.prefetch_batches=" + prefetch))));
+                        "common.log_interval=100000", "dataset.prefetch_batches=" + prefetch,
+                        "distributed_training.allreduce_transport=" + transport))));
         RunSetup.startNewRun(run, cfg);
         LocalCluster.Outcome o = LocalCluster.run(CoordinatorSettings.fresh(cfg, run, RunSetup.plan(cfg)), n,
                 RunListener.NONE, Duration.ofHours(2));

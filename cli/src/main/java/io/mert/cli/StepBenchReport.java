@@ -4,6 +4,8 @@ import io.mert.cli.bench.StepBenchSide;
 import io.mert.cli.bench.StepBenchSpec;
 
 import java.io.PrintStream;
+import java.util.Comparator;
+import java.util.List;
 import java.util.Locale;
 
 /** The table {@code mert bench step} prints. */
@@ -12,16 +14,19 @@ final class StepBenchReport {
     private StepBenchReport() {
     }
 
-    static void print(PrintStream out, StepBenchSpec spec, StepBenchSide ours, StepBenchSide torch) {
-        out.printf(Locale.ROOT, "%n  %-36s %8s %9s %10s %10s %10s %11s%n", "side", "steps", "ms/step", "samples/s",
-                "peak RSS", "peak heap", "first loss");
+    /** {@code torchRuns}: the peer once per OpenMP wait policy tried (may be empty); ratios use the fastest. */
+    static void print(PrintStream out, StepBenchSpec spec, StepBenchSide ours, List<StepBenchSide> torchRuns) {
+        out.printf(Locale.ROOT, "%n  %-36s %-15s %6s %9s %10s %10s %10s %11s%n", "side", "OMP_WAIT_POLICY", "steps",
+                "ms/step", "samples/s", "peak RSS", "peak heap", "first loss");
         row(out, spec, ours);
-        if (torch != null) row(out, spec, torch);
+        for (StepBenchSide t : torchRuns) row(out, spec, t);
+        StepBenchSide torch = torchRuns.stream().min(Comparator.comparingDouble(StepBenchSide::medianStepMs)).orElse(null);
         out.printf(Locale.ROOT, "  mert: forward+backward %.1f ms, AdamW update %.1f ms (medians); %s%n",
                 StepBenchSide.median(ours.computeMs()), StepBenchSide.median(ours.updateMs()), ours.detail());
         printProfile(out, ours);
         if (torch == null) return;
-        out.printf(Locale.ROOT, "  pytorch: %s%n", torch.detail());
+        out.printf(Locale.ROOT, "  pytorch: %s; ratios against its fastest run (OMP_WAIT_POLICY %s)%n", torch.detail(),
+                torch.waitPolicy());
         double time = ours.medianStepMs() / torch.medianStepMs();
         double mem = (double) ours.peakRssBytes() / torch.peakRssBytes();
         out.printf(Locale.ROOT, "%n  step time  mert / pytorch = %.2fx  (goal <= 1.00x: %s)%n", time, time <= 1.0 ? "met" : "NOT met");
@@ -54,7 +59,7 @@ final class StepBenchReport {
 
     private static void row(PrintStream out, StepBenchSpec spec, StepBenchSide s) {
         double ms = s.medianStepMs();
-        out.printf(Locale.ROOT, "  %-36s %8d %9.1f %10.2f %10s %10s %11.4f%n", s.name(), s.stepMs().length, ms,
+        out.printf(Locale.ROOT, "  %-36s %-15s %6d %9.1f %10.2f %10s %10s %11.4f%n", s.name(), s.waitPolicy(), s.stepMs().length, ms,
                 spec.batch() * 1000.0 / ms, mib(s.peakRssBytes()), mib(s.peakHeapBytes()), s.firstLoss());
     }
 

@@ -7,6 +7,8 @@ import io.mert.allreduce.DataPlaneEndpoint;
 import io.mert.allreduce.RingAllReduce;
 import io.mert.protocol.pekko.NodeConfig;
 import io.mert.protocol.pekko.TransportSecurity;
+import io.mert.worker.SessionFactories;
+import io.mert.worker.SharedMemoryAllReduces;
 import io.mert.worker.Worker;
 import io.mert.worker.WorkerSettings;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -31,14 +33,16 @@ final class WorkerNode implements AutoCloseable {
     private final ActorSystem<Void> system;
     private final Aeron aeron;
     private final RingAllReduce ring;
+    private final SharedMemoryAllReduces shared;
     /** Set when this node closes its Aeron client itself; an Aeron close without it is a lost data plane. */
     private volatile boolean closingDataPlane;
     private volatile boolean dataPlaneLost;
 
-    private WorkerNode(ActorSystem<Void> system, Aeron aeron, RingAllReduce ring) {
+    private WorkerNode(ActorSystem<Void> system, Aeron aeron, RingAllReduce ring, SharedMemoryAllReduces shared) {
         this.system = system;
         this.aeron = aeron;
         this.ring = ring;
+        this.shared = shared;
     }
 
     /** A node on loopback for in-process clusters (plain TCP: nothing leaves the host). */
@@ -57,9 +61,29 @@ final class WorkerNode implements AutoCloseable {
         // cluster member) that registers again. (AeronClients: longer timeouts, and never System.exit.)
         Aeron aeron = Aeron.connect(AeronClients.context(aeronDirectory, lost -> { })
                 .closeHandler(() -> self.thenAccept(WorkerNode::onAeronClosed)));
-        RingAllReduce ring = new RingAllReduce(aeron, settings.dataPlane(), AllReduceConfig.defaults());
+        RingAllReduce ring = null;
+        SharedMemoryAllReduces shared = new SharedMemoryAllReduces();
+        try {
+            ring = new RingAllReduce(aeron, settings.dataPlane(), AllReduceConfig.defaults());
+            WorkerNode node = start(host, bindHost, port, coordinator, settings, security, aeron, ring, shared);
+            self.complete(node);
+            return node;
+        } catch (RuntimeException | Error e) {
+            // A node that cannot start (its cluster port still held by the node it replaces) must not leave its
+            // ring's subscription behind: the media driver outlives it, and Aeron lets an image advance only as
+            // far as its slowest subscription, so a forgotten one would stall every later stream to this worker
+            // after its first receiver window (128 KiB): each allreduce and state transfer timing out.
+            shared.close();
+            if (ring != null) ring.close();
+            aeron.close();
+            throw e;
+        }
+    }
+
+    private static WorkerNode start(String host, String bindHost, int port, String coordinator, WorkerSettings settings,
+                                    TransportSecurity security, Aeron aeron, RingAllReduce ring, SharedMemoryAllReduces shared) {
         Behavior<Void> guardian = Behaviors.setup(ctx -> {
-            ActorRef<Worker.Command> worker = ctx.spawn(Worker.create(settings, ring), "worker",
+            ActorRef<Worker.Command> worker = ctx.spawn(Worker.create(settings, ring, SessionFactories.FROM_DATASET, shared), "worker",
                     DispatcherSelector.fromConfig("mert.worker-dispatcher"));
             ctx.watch(worker);
             return Behaviors.<Void>receive((c, m) -> Behaviors.same(), (c, signal) ->
@@ -67,9 +91,8 @@ final class WorkerNode implements AutoCloseable {
         });
         ActorSystem<Void> system = ActorSystem.create(guardian, NodeConfig.SYSTEM_NAME,
                 NodeConfig.of(host, bindHost, port, List.of(coordinator), "worker", security));
-        WorkerNode node = new WorkerNode(system, aeron, ring);
+        WorkerNode node = new WorkerNode(system, aeron, ring, shared);
         system.getWhenTerminated().thenRun(node::closeDataPlane);
-        self.complete(node);
         return node;
     }
 
@@ -127,8 +150,15 @@ final class WorkerNode implements AutoCloseable {
 
     private synchronized void closeDataPlane() {
         closingDataPlane = true;
-        ring.close();
-        aeron.close();
+        try {
+            shared.close(); // deletes the shared-memory allreduce's file, if the run used one
+        } finally {
+            try {
+                ring.close();
+            } finally {
+                aeron.close(); // whatever failed above: a live client would keep the ring's subscription in the driver
+            }
+        }
     }
 
     @Override

@@ -27,7 +27,7 @@ class AllReduceBenchCommandTest {
     void threeRankProcessesProduceATableForBothWiresAndAMissingPythonIsAClearSkip() throws Exception {
         String out = run("--ranks", "3", "--bytes", "4K,96K", "--iters", "5", "--trials", "2", "--wire", "fp32,bf16",
                 "--python", "/nonexistent/python3");
-        assertTrue(out.contains("3 JVM processes"), out);
+        assertTrue(out.contains("mert ipc: Aeron ring allreduce, 3 JVM processes"), out);
         assertTrue(out.contains("wire fp32,bf16"), out);
         assertTrue(out.contains("gloo: skipped: no Python interpreter '/nonexistent/python3'"), out);
         for (String size : List.of("4", "96")) {
@@ -36,9 +36,9 @@ class AllReduceBenchCommandTest {
             for (int w = 0; w < 2; w++) {
                 String line = rows.get(w);
                 String[] f = line.trim().split("\\s+");
-                // size unit iters wire | time unit algbw busbw spread | gloo: - - - - | copy | ratios
+                // size unit iters via | time unit algbw busbw spread | gloo: - - - - | copy | ratios
                 assertEquals("5", f[2], line);
-                assertEquals(w == 0 ? "fp32" : "bf16", f[3], line);
+                assertEquals(w == 0 ? "ipc/fp32" : "ipc/bf16", f[3], line);
                 double algbw = Double.parseDouble(f[7]), busbw = Double.parseDouble(f[8]);
                 // 4 KiB at 3 decimals of GB/s reads 0.000 when the shared machine stretches an operation past ~4 ms
                 assertTrue(size.equals("4") ? algbw >= 0 : algbw > 0, line);
@@ -47,6 +47,27 @@ class AllReduceBenchCommandTest {
                 assertTrue(line.matches(".*\\| +[0-9.]+ (us|ms|s)$"), "the ranks' CPU time per operation ends the row: " + line);
             }
         }
+    }
+
+    @Test
+    void theSharedMemoryTransportGetsItsOwnRowBesideTheAeronRing() throws Exception {
+        String out = run("--ranks", "2", "--bytes", "4K,1M", "--iters", "5", "--trials", "2", "--transport", "ipc,shm",
+                "--python", "/nonexistent/python3");
+        assertTrue(out.contains("mert shm: shared-memory allreduce, 2 JVM processes"), out);
+        for (String size : List.of("4 KiB", "1 MiB")) {
+            List<String> rows = out.lines().filter(l -> l.trim().startsWith(size)).toList();
+            assertEquals(2, rows.size(), "one row per transport for " + size + " in\n" + out);
+            String[] ipc = rows.get(0).trim().split("\\s+"), shm = rows.get(1).trim().split("\\s+");
+            assertEquals("ipc/fp32", ipc[3], rows.get(0));
+            assertEquals("shm/fp32", shm[3], rows.get(1));
+            double algbw = Double.parseDouble(shm[7]), busbw = Double.parseDouble(shm[8]);
+            assertTrue(size.startsWith("4") ? algbw >= 0 : algbw > 0, rows.get(1));
+            assertEquals(algbw, busbw, 0.0015 + 1e-3 * busbw, "busbw = algbw for n = 2: " + rows.get(1));
+        }
+        // float32 only: a bf16-only run says why it has no shm row
+        String bf16 = run("--ranks", "2", "--bytes", "4K", "--iters", "5", "--trials", "1", "--transport", "shm", "--wire", "bf16",
+                "--python", "/nonexistent/python3");
+        assertTrue(bf16.contains("mert shm: skipped (float32 only"), bf16);
     }
 
     @Test

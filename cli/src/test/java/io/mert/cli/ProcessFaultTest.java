@@ -2,6 +2,7 @@ package io.mert.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.mert.cli.bench.NodeProcesses;
 import io.mert.model.config.ConfigTree;
 import io.mert.model.config.TrainConfig;
 import io.mert.protocol.ShardPlan;
@@ -27,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class ProcessFaultTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
-    private final List<Process> processes = new ArrayList<>();
+    private NodeProcesses nodes;
 
     /** Every node of these tests talks mutual TLS, with certificates from `mert certs`. */
     @org.junit.jupiter.api.io.TempDir
@@ -40,18 +41,15 @@ class ProcessFaultTest {
 
     @AfterEach
     void killAll() {
-        processes.forEach(Process::destroyForcibly);
+        if (nodes != null) nodes.close();
     }
 
-    private Process start(Path log, String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx768m", "-XX:+UseSerialGC",
-                "-cp", System.getProperty("java.class.path"), Mert.class.getName()));
-        cmd.addAll(List.of(args));
+    /** Starts {@code mert args... --tls-dir ...} as the process {@code name}, logging to {@code work/name.log}. */
+    private Process start(Path work, String name, String... args) throws Exception {
+        if (nodes == null) nodes = new NodeProcesses(work, Mert.class.getName());
+        List<String> cmd = new ArrayList<>(List.of(args));
         cmd.addAll(List.of("--tls-dir", certs.resolve("tls").toString()));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        processes.add(p);
-        return p;
+        return nodes.start(name, cmd);
     }
 
     @Test
@@ -65,16 +63,16 @@ class ProcessFaultTest {
         int port = LocalCluster.freePort();
         String coordinator = "127.0.0.1:" + port;
 
-        Process c = start(work.resolve("coordinator.log"), "coordinator", "--config", config.toString(), "--bind", coordinator);
-        start(work.resolve("worker-a.log"), "worker", "--join", coordinator, "--bind", "127.0.0.1:" + LocalCluster.freePort(),
+        Process c = start(work, "coordinator", "coordinator", "--config", config.toString(), "--bind", coordinator);
+        start(work, "worker-a", "worker", "--join", coordinator, "--bind", "127.0.0.1:" + LocalCluster.freePort(),
                 "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "a");
-        Process victim = start(work.resolve("worker-b.log"), "worker", "--join", coordinator, "--bind",
+        Process victim = start(work, "worker-b", "worker", "--join", coordinator, "--bind",
                 "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "b");
 
         Path metrics = run.resolve("metrics.jsonl");
         MetricsLog.await(metrics, 3, m -> true, c::isAlive, "3 steps; see " + work.resolve("coordinator.log"));
         victim.destroyForcibly(); // SIGKILL
-        assertTrue(c.waitFor(4, TimeUnit.MINUTES), "the run did not finish after the kill");
+        assertTrue(c.waitFor(4, TimeUnit.MINUTES), () -> "the run did not finish after the kill: " + nodes.report(20, "coordinator", "worker-a"));
         assertEquals(0, c.exitValue(), Files.readString(work.resolve("coordinator.log")));
 
         List<String> steps = Files.readAllLines(metrics);
@@ -107,10 +105,10 @@ class ProcessFaultTest {
         Path config = work.resolve("config.yaml");
         Files.writeString(config, tree.toYaml());
         String coordinator = "127.0.0.1:" + LocalCluster.freePort();
-        Process c = start(work.resolve("coordinator.log"), "coordinator", "--config", config.toString(), "--bind", coordinator);
+        Process c = start(work, "coordinator", "coordinator", "--config", config.toString(), "--bind", coordinator);
         Process[] workers = new Process[2];
         for (int i = 0; i < 2; i++) {
-            workers[i] = start(work.resolve("worker-" + i + ".log"), "worker", "--join", coordinator, "--bind",
+            workers[i] = start(work, "worker-" + i, "worker", "--join", coordinator, "--bind",
                     "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "w" + i);
         }
         Path metrics = run.resolve("metrics.jsonl");
@@ -125,9 +123,9 @@ class ProcessFaultTest {
         }
         for (Process w : workers) assertTrue(w.isAlive(), "workers keep running without a coordinator");
 
-        Process resumed = start(work.resolve("resumed.log"), "resume", "--run-dir", run.toString(), "--local-workers", "0",
+        Process resumed = start(work, "resumed", "resume", "--run-dir", run.toString(), "--local-workers", "0",
                 "--bind", coordinator);
-        assertTrue(resumed.waitFor(4, TimeUnit.MINUTES), "the resumed run did not finish: " + Files.readString(work.resolve("resumed.log")));
+        assertTrue(resumed.waitFor(4, TimeUnit.MINUTES), () -> "the resumed run did not finish: " + nodes.report(20, "worker-0", "worker-1", "resumed"));
         assertEquals(0, resumed.exitValue(), Files.readString(work.resolve("resumed.log")));
         for (Process w : workers) assertTrue(w.waitFor(1, TimeUnit.MINUTES), "workers exit when the run ends");
 
@@ -153,10 +151,10 @@ class ProcessFaultTest {
         Path config = work.resolve("config.yaml");
         Files.writeString(config, tree.toYaml());
         String coordinator = "127.0.0.1:" + LocalCluster.freePort();
-        Process c = start(work.resolve("coordinator.log"), "coordinator", "--config", config.toString(), "--bind", coordinator);
-        start(work.resolve("worker-a.log"), "worker", "--join", coordinator, "--bind", "127.0.0.1:" + LocalCluster.freePort(),
+        Process c = start(work, "coordinator", "coordinator", "--config", config.toString(), "--bind", coordinator);
+        start(work, "worker-a", "worker", "--join", coordinator, "--bind", "127.0.0.1:" + LocalCluster.freePort(),
                 "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "a");
-        Process stalled = start(work.resolve("worker-b.log"), "worker", "--join", coordinator, "--bind",
+        Process stalled = start(work, "worker-b", "worker", "--join", coordinator, "--bind",
                 "127.0.0.1:" + LocalCluster.freePort(), "--data-plane", "127.0.0.1:" + LocalCluster.freePort(), "--id", "b");
         Path metrics = run.resolve("metrics.jsonl");
         String log = "; see " + work.resolve("coordinator.log");

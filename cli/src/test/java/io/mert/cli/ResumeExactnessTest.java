@@ -53,20 +53,7 @@ class ResumeExactnessTest {
         Path interrupted = work.resolve("interrupted");
         TrainConfig cfg2 = config(interrupted);
         RunSetup.startNewRun(interrupted, cfg2);
-        LocalCluster[] cluster = new LocalCluster[1];
-        RunListener stopAfterFirstCheckpoint = new RunListener() {
-            @Override
-            public void onEvent(String event, com.fasterxml.jackson.databind.node.ObjectNode d) {
-                if (event.equals("checkpoint_saved")) cluster[0].stop("test: stop after the first checkpoint");
-            }
-        };
-        synchronized (cluster) {
-            cluster[0] = LocalCluster.start(CoordinatorSettings.fresh(cfg2, interrupted, size), 2,
-                    TensorBoardLog.open(interrupted, stopAfterFirstCheckpoint));
-        }
-        LocalCluster.Outcome stopped = cluster[0].await(Duration.ofMinutes(5));
-        cluster[0].close();
-        assertFalse(stopped.success(), "the first half must have been stopped");
+        assertFalse(StopAtFirstCheckpoint.train(cfg2, interrupted, size).success(), "the first half must have been stopped");
         assertTrue(Files.isDirectory(interrupted.resolve("checkpoints/step-00000000" + N)));
         assertFalse(Files.exists(interrupted.resolve("checkpoints/step-00000000" + 2 * N)));
 

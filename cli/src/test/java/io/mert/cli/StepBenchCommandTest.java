@@ -7,6 +7,7 @@ import picocli.CommandLine;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -40,14 +41,19 @@ class StepBenchCommandTest {
         assertTrue(out.contains("pytorch: skipped: no Python interpreter '/nonexistent/python3'"), out);
         String row = out.lines().filter(l -> l.trim().startsWith("mert (SameDiff")).findFirst().orElseThrow(() -> new AssertionError(out));
         String[] f = row.trim().split("\\s+");
-        // mert (SameDiff, nd4j-native) steps ms samples/s rss MiB heap MiB loss
-        int steps = Integer.parseInt(f[3]);
+        // mert (SameDiff, nd4j-native) OMP_WAIT_POLICY steps ms samples/s rss MiB heap MiB loss
+        assertEquals("PASSIVE", f[3], "our side sleeps idle OpenMP threads unless told otherwise: " + row);
+        int steps = Integer.parseInt(f[4]);
         assertTrue(steps >= 2, row);
-        double ms = Double.parseDouble(f[4]);
-        assertEquals(1000.0 / ms, Double.parseDouble(f[5]), 0.01 + 1e-3 * 1000 / ms, "samples/s = batch / step time: " + row);
-        assertTrue(Double.parseDouble(f[6]) > 0, "peak RSS: " + row);
+        double ms = Double.parseDouble(f[5]);
+        assertEquals(1000.0 / ms, Double.parseDouble(f[6]), 0.01 + 1e-3 * 1000 / ms, "samples/s = batch / step time: " + row);
+        assertTrue(Double.parseDouble(f[7]) > 0, "peak RSS: " + row);
         assertTrue(Double.isFinite(Double.parseDouble(f[f.length - 1])), "first loss: " + row);
-        assertTrue(out.contains("conv1d_bp"), "the profile names the conv backward op:\n" + out);
+        // the profile lists SameDiff ops by type with their time and calls (which ones lead varies with the load)
+        assertTrue(out.contains("profile of our forward+backward"), out);
+        long listed = out.lines().filter(l -> l.matches("\\s+[a-z_0-9]+\\s+[0-9.]+ ms\\s+[0-9.]+%\\s+[0-9]+ calls")).count();
+        assertTrue(listed >= 10, "the profile lists the top op types:\n" + out);
+        assertTrue(out.contains(" matmul") || out.contains(" im2col"), "the profile names the convolution and matmul ops:\n" + out);
     }
 
     @Test
@@ -58,6 +64,9 @@ class StepBenchCommandTest {
         assertTrue(m.find(), out);
         assertTrue(Double.parseDouble(m.group(1)) < 1e-5, "relative loss difference: " + m.group(1) + "\n" + out);
         assertTrue(out.contains("step time  mert / pytorch = "), out);
+        // the peer runs once with OpenMP's wait policy unset (what a PyTorch user gets) and once PASSIVE
+        assertEquals(List.of("unset", "PASSIVE"), out.lines().filter(l -> l.trim().startsWith("pytorch (torchaudio"))
+                .map(l -> l.substring(l.indexOf(')') + 1).trim().split("\\s+")[0]).toList(), out);
     }
 
     private static boolean torchAvailable() throws Exception {

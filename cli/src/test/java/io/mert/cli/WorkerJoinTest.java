@@ -112,6 +112,34 @@ class WorkerJoinTest {
         DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 10, 8, 9, System.out);
         Path run = work.resolve("run");
         TrainConfig cfg = config(data, run, List.of("distributed_training.state_transfer=checkpoint", "optimization.max_update=10000"));
+        trainAloneThenWithAJoiner(run, cfg);
+        String events = Files.readString(run.resolve("events.jsonl"));
+        assertTrue(events.contains("\"checkpoint_saved\""), "the joiner's state comes from a checkpoint at the boundary: " + events);
+        assertFalse(events.contains("\"state_transferred\""), events);
+        assertFalse(events.contains("\"rollback\""), "no divergence: " + events);
+    }
+
+    @Test
+    void withFp16TheJoinerTakesTheDonorsLossScale(@TempDir Path work) throws Exception {
+        DemoPipeline.Prepared data = DemoPipeline.prepare(work.resolve("data"), 10, 8, 9, System.out);
+        Path run = work.resolve("run");
+        // 2048 overflows on the first steps, so the donor's scale has moved off common.fp16_init_scale by the join; a joiner
+        // that started from the initial scale would compute other gradients, and the coordinator compares every rank's
+        // loss scale and parameter checksum after each step (a mismatch is a rollback)
+        TrainConfig cfg = config(data, run, List.of("optimization.max_update=10000", "common.fp16=true",
+                "common.fp16_init_scale=2048", "common.fp16_scale_window=1000"));
+        Path metrics = trainAloneThenWithAJoiner(run, cfg);
+        String events = Files.readString(run.resolve("events.jsonl"));
+        assertTrue(events.contains("\"state_transferred\""), "the joiner's state comes from the donor: " + events);
+        assertFalse(events.contains("\"rollback\""), "the joiner continues with the donor's scale: " + events);
+        List<JsonNode> steps = lines(metrics);
+        assertTrue(steps.get(0).get("overflow").asBoolean() && steps.get(0).get("loss_scale").asDouble() == 2048, steps.get(0).toString());
+        JsonNode joinedStep = steps.stream().filter(m -> m.get("world_size").asInt() == 2).findFirst().orElseThrow();
+        assertTrue(joinedStep.get("loss_scale").asDouble() < 2048, "the scale had moved before the join: " + joinedStep);
+    }
+
+    /** One worker trains 3 steps, a second joins, both train 2 steps, then the run is stopped; returns the metrics file. */
+    private static Path trainAloneThenWithAJoiner(Path run, TrainConfig cfg) throws Exception {
         RunSetup.startNewRun(run, cfg);
         Path metrics = run.resolve("metrics.jsonl");
         try (LocalCluster cluster = LocalCluster.start(CoordinatorSettings.fresh(cfg, run, RunSetup.datasetSize(cfg)), 1,
@@ -122,10 +150,7 @@ class WorkerJoinTest {
             cluster.stop("test: the joiner has trained");
             cluster.await(Duration.ofMinutes(1));
         }
-        String events = Files.readString(run.resolve("events.jsonl"));
-        assertTrue(events.contains("\"checkpoint_saved\""), "the joiner's state comes from a checkpoint at the boundary: " + events);
-        assertFalse(events.contains("\"state_transferred\""), events);
-        assertFalse(events.contains("\"rollback\""), "no divergence: " + events);
+        return metrics;
     }
 
     private static TrainConfig config(DemoPipeline.Prepared data, Path run, List<String> extra) {

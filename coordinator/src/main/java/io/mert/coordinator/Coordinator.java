@@ -477,8 +477,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         StepDone first = done.get(0);
         for (StepDone x : done.values()) {
             if (x.getParamChecksum() != first.getParamChecksum()
-                    || x.getMetrics().getGradNorm() != first.getMetrics().getGradNorm()) {
-                return rollBack("parameter divergence at step " + completed + ": ranks report different checksums or gradient norms " + describeDone());
+                    || Double.compare(x.getMetrics().getGradNorm(), first.getMetrics().getGradNorm()) != 0 // NaN equals NaN
+                    || Double.compare(x.getMetrics().getLossScale(), first.getMetrics().getLossScale()) != 0) {
+                return rollBack("parameter divergence at step " + completed + ": ranks report different checksums, gradient norms or loss scales " + describeDone());
             }
         }
         completed++;
@@ -595,6 +596,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .put("supervised_frames", m.getSupervisedFrames())
                 .put("sample_digest", Long.toHexString(digest))
                 .put("param_checksum", Long.toHexString(first.getParamChecksum()));
+        if (m.getLossScale() > 0) line.put("loss_scale", m.getLossScale()).put("overflow", m.getOverflow());
         ArrayNode ce = line.putArray("acoustic_loss");
         m.getAcousticLossList().forEach(ce::add);
         ArrayNode acc = line.putArray("masked_accuracy");
@@ -662,6 +664,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         // without that worker rather than after the step timeout
         if (f.getGeneration() != generation || (phase != Phase.RUNNING_STEP && phase != Phase.STARTING_GENERATION)) return this;
         if (f.hasDataError() && phase == Phase.RUNNING_STEP) return onDataError(f);
+        if (f.getTrainingDiverged() && phase == Phase.RUNNING_STEP) {
+            event("training_diverged", RunLog.object().put("step", completed + 1).put("rank", f.getRank()).put("reason", f.getReason()));
+            return finish("training stopped at step " + (completed + 1) + ": " + f.getReason() + "; the newest checkpoint is "
+                    + (lastCheckpoint == null ? "none" : lastCheckpoint) + ", continue from it with other settings through "
+                    + "`mert resume --run-dir " + settings.runDir() + "`", false);
+        }
         event("step_failed", RunLog.object().put("step", f.getStep()).put("rank", f.getRank())
                 .put("reason", f.getReason()).put("failed_peer_rank", f.getFailedPeerRank()));
         if (f.getStreamCorrupted() && corruptRedos < MAX_CORRUPT_REDOS) {
@@ -800,7 +808,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private String describeDone() {
         StringBuilder sb = new StringBuilder();
         done.forEach((rank, x) -> sb.append(" rank ").append(rank).append(": checksum ")
-                .append(Long.toHexString(x.getParamChecksum())).append(" grad_norm ").append(x.getMetrics().getGradNorm()));
+                .append(Long.toHexString(x.getParamChecksum())).append(" grad_norm ").append(x.getMetrics().getGradNorm())
+                .append(x.getMetrics().getLossScale() > 0 ? " loss_scale " + x.getMetrics().getLossScale() : ""));
         return sb.toString();
     }
 }

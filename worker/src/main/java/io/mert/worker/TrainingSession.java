@@ -2,6 +2,7 @@ package io.mert.worker;
 
 import io.mert.allreduce.PeerFailureException;
 import io.mert.allreduce.RingAllReduce;
+import io.mert.allreduce.ShmAllReduce;
 import io.mert.data.ReadableClips;
 import io.mert.data.TrainingClips;
 import io.mert.data.UnreadableAudioException;
@@ -16,6 +17,7 @@ import io.mert.model.checkpoint.TrainerState;
 import io.mert.model.config.TrainConfig;
 import io.mert.model.features.Cqt;
 import io.mert.model.optim.AdamW;
+import io.mert.model.optim.DynamicLossScaler;
 import io.mert.model.optim.GradientClipper;
 import io.mert.model.optim.ParameterChecksum;
 import io.mert.protocol.ShardPlan;
@@ -51,16 +53,20 @@ final class TrainingSession implements AutoCloseable {
     private final BatchPrefetcher batches;  // StepBatches, built ahead on a loader thread (dataset.prefetch_batches)
     private final AdamW optimizer;
     private final GradientClipper clipper;
+    /** common.fp16's dynamic loss scale; null in float32 and bfloat16 */
+    private final DynamicLossScaler scaler;
     private final RingAllReduce ring;
     private final int streams;
     private final long paramCount;
-    private final INDArray reduceBuffer;      // [gradients | statistics]
-    private final INDArray gradients;         // view of the first paramCount floats
-    private final UnsafeBuffer wire;          // the same memory as reduceBuffer, for Aeron
+    private final INDArray ownReduceBuffer;   // [gradients | statistics], for the Aeron ring
+    private INDArray reduceBuffer;            // that, or this rank's area of the shared-memory allreduce
+    private INDArray gradients;               // view of reduceBuffer's first paramCount floats
+    private UnsafeBuffer wire;                // the same memory as reduceBuffer, for the allreduce
     private final int statsOffset;
     private final int statCount;
     private final ShardPlan plan;
     private final WireFormat allreduceWire;
+    private ShmAllReduce shm;                 // sums the gradients instead of the ring when set (allreduce_transport: shm)
     private long completedSteps;
     private ValidationSet validation;
 
@@ -70,20 +76,62 @@ final class TrainingSession implements AutoCloseable {
         this.ring = ring;
         MertConfig model = config.model();
         this.streams = model.labelClasses().size();
-        this.network = new MertNetwork(model, config.maxSampleSize(), config.seed());
+        this.network = new MertNetwork(model, config.maxSampleSize(), config.seed(), config.precision());
+        this.scaler = config.precision().scalesLoss() ? new DynamicLossScaler(config.lossScale()) : null;
+        if (config.precision() != io.mert.model.config.Precision.FP32 && Nd4j.getBackend().getClass().getName().contains("Cpu")) {
+            LOG.warn("common.{} on ND4J's CPU backend: its {} matrix products are generic loops, tens to hundreds of times slower "
+                    + "than float32 ones; mixed precision pays off on GPUs (the cuda build)", config.precision().configName(),
+                    config.precision().matmulType());
+        }
         StepBatches steps = new StepBatches(new BatchAssembler(model, new ReadableClips(clips), config.strictData(), Cqt.mert(),
                 config.maxSampleSize(), config.seed(), MixupConfig.from(config.tree())), SessionFactories.plan(config, clips));
         this.plan = steps.plan();
         this.batches = new BatchPrefetcher(steps::build, config.prefetchBatches());
         this.paramCount = network.layout().totalSize();
-        this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()));
+        // the update uses as many threads as this worker's ND4J ops (one each for two workers on two cores)
+        this.optimizer = new AdamW(paramCount, new AdamW.Config(config.beta1(), config.beta2(), config.adamEps(), config.weightDecay()),
+                Math.max(1, Nd4j.getEnvironment().maxThreads()));
         this.clipper = new GradientClipper(config.clipNorm());
         this.statCount = PER_STREAM + 2 * streams;
         this.allreduceWire = WireFormat.parse(config.allreduceWire(), "distributed_training.allreduce_wire");
-        this.reduceBuffer = Nd4j.create(DataType.FLOAT, paramCount + statCount);
-        this.gradients = reduceBuffer.get(NDArrayIndex.interval(0, paramCount));
-        this.wire = new UnsafeBuffer(reduceBuffer.data().address(), Math.toIntExact((paramCount + statCount) * Float.BYTES));
+        this.ownReduceBuffer = Nd4j.create(DataType.FLOAT, paramCount + statCount);
+        reduceInto(ownReduceBuffer);
         this.statsOffset = Math.toIntExact(paramCount * Float.BYTES);
+    }
+
+    /**
+     * Sums the following steps' gradients and statistics through {@code shared} (this generation's, already started),
+     * or through the Aeron ring when null. The state transfer always takes the ring.
+     */
+    void reduceThrough(ShmAllReduce shared) {
+        this.shm = shared;
+        // With shared memory the step computes its gradients straight into this rank's area, which the allreduce sums
+        // in place: no copy in, no copy out (two passes over the gradients per step). The area is remapped with each
+        // generation, so the views are made again here.
+        if (shared == null) {
+            reduceInto(ownReduceBuffer);
+        } else {
+            if (shared.capacityFloats() < paramCount + statCount) {
+                throw new IllegalArgumentException("shared-memory area of " + shared.capacityFloats() + " floats for " + (paramCount + statCount));
+            }
+            reduceInto(io.mert.model.optim.FlatArrays.floatsAt(shared.buffer().addressOffset(), paramCount + statCount));
+        }
+    }
+
+    private void reduceInto(INDArray buffer) {
+        reduceBuffer = buffer;
+        gradients = buffer.get(NDArrayIndex.interval(0, paramCount));
+        wire = new UnsafeBuffer(buffer.data().addressPointer().address(), Math.toIntExact((paramCount + statCount) * Float.BYTES));
+    }
+
+    /** {@code distributed_training.allreduce_transport}: the Aeron ring or shared memory. */
+    io.mert.model.config.TrainConfig.AllReduceTransport allreduceTransport() {
+        return config.allreduceTransport();
+    }
+
+    /** Floats of the buffer each step allreduces. */
+    int allreduceFloats() {
+        return Math.toIntExact(reduceBuffer.length());
     }
 
     /** How this run's gradients travel in the allreduce; the statistics always go as float32. */
@@ -123,13 +171,14 @@ final class TrainingSession implements AutoCloseable {
         }
         long digest = rows == null ? 0 : rows.digest();
         long t1 = System.nanoTime();
+        double lossScale = scaler == null ? 1.0 : scaler.scale();
 
         if (rows != null && rows.batch().size() == 0) {
             reduceBuffer.assign(0); // an epoch's last batch by tokens may have fewer clips than ranks: this one adds nothing
         } else if (rows != null) {
             Batch batch = rows.batch();
             int global = plan.batchSize(step);
-            StepStats s = network.computeGradients(batch, gradients, ShardPlan.mix(config.seed(), step * 65_537L + rank));
+            StepStats s = network.computeGradients(batch, gradients, ShardPlan.mix(config.seed(), step * 65_537L + rank), lossScale);
             putStat(SUPERVISED, s.maskedFrames());
             putStat(LOSS, s.loss());
             putStat(FEATURE_PENALTY, s.featurePenalty() * batch.size() / global); // sums to the global batch's mean
@@ -149,7 +198,8 @@ final class TrainingSession implements AutoCloseable {
         long t2 = System.nanoTime();
 
         // the statistics (counts, loss sums) stay float32 whatever the gradients' wire format
-        ring.allreduce(wire, Math.toIntExact(reduceBuffer.length()), statCount, step);
+        if (shm != null) shm.allreduce(wire, Math.toIntExact(reduceBuffer.length()), step); // float32 only: no tail to mark
+        else ring.allreduce(wire, Math.toIntExact(reduceBuffer.length()), statCount, step);
         long t3 = System.nanoTime();
 
         if (stat(DATA_ERRORS) > 0) {
@@ -157,11 +207,25 @@ final class TrainingSession implements AutoCloseable {
                     : new TrainingDataException(step, unreadable.path(), unreadable.reason());
         }
         double supervised = stat(SUPERVISED);
-        if (supervised > 0) gradients.divi(supervised);
+        double unscale = Math.max(supervised, 1) * lossScale; // fp16: the gradients are those of loss x scale
+        if (unscale != 1) gradients.divi(unscale);
         double gradNorm = clipper.clip(gradients);
-        // Every rank holds the same summed gradients, so every rank skips a non-finite update alike.
-        if (Double.isFinite(gradNorm)) optimizer.step(network.parameters(), gradients, lr);
-        else LOG.warn("step {}: gradient norm is {}, update skipped", step, gradNorm);
+        // Every rank holds the same summed gradients, so every rank skips a non-finite update alike (and every
+        // rank's loss scaler takes the same decision).
+        boolean overflow = false;
+        if (scaler != null) {
+            overflow = scaler.overflowed(gradNorm); // throws when the scale falls to common.min_loss_scale
+            if (overflow) {
+                LOG.info("step {}: fp16 gradient overflow, update skipped; loss scale {} -> {}", step, lossScale, scaler.scale());
+            } else {
+                optimizer.step(network.parameters(), gradients, lr);
+                scaler.update();
+            }
+        } else if (Double.isFinite(gradNorm)) {
+            optimizer.step(network.parameters(), gradients, lr);
+        } else {
+            LOG.warn("step {}: gradient norm is {}, update skipped", step, gradNorm);
+        }
         completedSteps++;
         long checksum = parameterChecksum();
         long t4 = System.nanoTime();
@@ -172,8 +236,10 @@ final class TrainingSession implements AutoCloseable {
                 .setFeaturePenalty(stat(FEATURE_PENALTY))
                 .setCqtLoss(stat(CQT) / n)
                 .setSupervisedFrames((long) supervised)
-                .setGradNorm(gradNorm)
-                .setSamples((int) stat(SAMPLES));
+                .setGradNorm(overflow ? 0 : gradNorm)
+                .setSamples((int) stat(SAMPLES))
+                .setLossScale(scaler == null ? 0 : lossScale)
+                .setOverflow(overflow);
         for (int k = 0; k < streams; k++) {
             m.addAcousticLoss(stat(PER_STREAM + k) / n);
             m.addMaskedAccuracy(stat(PER_STREAM + streams + k) / n);
@@ -223,6 +289,7 @@ final class TrainingSession implements AutoCloseable {
         }
         TrainerState state = TrainerState.fromJson(trainerStateJson.getBytes(java.nio.charset.StandardCharsets.UTF_8),
                 "trainer state from the coordinator");
+        if (scaler != null) state = state.withExtra(LOSS_SCALER, scaler.state().toMap());
         return new CheckpointStore(runDir, config.keepLast()).save(step, network.layout(), network.parameters(),
                 optimizer.expAvg(), optimizer.expAvgSq(), optimizer.stepCount(), state);
     }
@@ -233,17 +300,34 @@ final class TrainingSession implements AutoCloseable {
         c.readModel(network.layout(), network.parameters());
         c.readOptimizer(network.layout(), optimizer.expAvg(), optimizer.expAvgSq());
         optimizer.setStepCount(c.optimizerStep());
+        if (scaler != null) {
+            Object saved = c.state().extra().get(LOSS_SCALER);
+            if (saved == null) {
+                scaler.reset();
+                LOG.info("checkpoint {} holds no fp16 loss scale (written without common.fp16): starting from {}", checkpoint, scaler.scale());
+            } else {
+                String source = checkpoint + " trainer_state.json extra." + LOSS_SCALER;
+                try {
+                    scaler.restore(DynamicLossScaler.State.fromMap(saved, source));
+                } catch (IllegalArgumentException e) {
+                    throw new io.mert.model.checkpoint.CheckpointFormatException(e.getMessage() + " (not a loss scaler state)", e);
+                }
+            }
+        }
         completedSteps = c.step();
     }
+
+    /** The key of fp16's loss scaler state in a checkpoint's trainer_state.json {@code extra}. */
+    static final String LOSS_SCALER = "loss_scaler";
 
     /** Bytes moved by a state transfer and how long it took on this rank. */
     record StateTransfer(long bytes, double millis) {
     }
 
     private static final long STATE_MAGIC = 0x4d45525453544154L; // "MERTSTAT"
-    private static final int MANIFEST_LONGS = 8;
+    private static final int MANIFEST_LONGS = 16;
     private static final int M_MAGIC = 0, M_STEP = 1, M_OPTIMIZER_STEP = 2, M_PARAM_COUNT = 3, M_PARAMS = 4, M_EXP_AVG = 5,
-            M_EXP_AVG_SQ = 6;
+            M_EXP_AVG_SQ = 6, M_SCALE = 7, M_SCALER_ITER = 8, M_LAST_OVERFLOW = 9, M_LAST_RESCALE = 10, M_OVERFLOWS = 11;
 
     /**
      * Takes part in a state transfer from rank {@code donor} (see {@link RingAllReduce#transferState}): the
@@ -272,6 +356,14 @@ final class TrainingSession implements AutoCloseable {
             manifest.putLong(M_PARAMS * Long.BYTES, ParameterChecksum.of(params));
             manifest.putLong(M_EXP_AVG * Long.BYTES, ParameterChecksum.of(expAvg));
             manifest.putLong(M_EXP_AVG_SQ * Long.BYTES, ParameterChecksum.of(expAvgSq));
+            if (scaler != null) {
+                DynamicLossScaler.State ls = scaler.state();
+                manifest.putLong(M_SCALE * Long.BYTES, Double.doubleToRawLongBits(ls.scale()));
+                manifest.putLong(M_SCALER_ITER * Long.BYTES, ls.iter());
+                manifest.putLong(M_LAST_OVERFLOW * Long.BYTES, ls.lastOverflowIter());
+                manifest.putLong(M_LAST_RESCALE * Long.BYTES, ls.lastRescaleIter());
+                manifest.putLong(M_OVERFLOWS * Long.BYTES, ls.overflowsSinceRescale());
+            }
         } else {
             completedSteps = -1;
         }
@@ -285,6 +377,16 @@ final class TrainingSession implements AutoCloseable {
             io.mert.model.optim.FlatArrays.markHostWritten(expAvgSq);
             verifyReceived(manifest, expectedStep, donor, params, expAvg, expAvgSq);
             optimizer.setStepCount(manifest.getLong(M_OPTIMIZER_STEP * Long.BYTES));
+            if (scaler != null) {
+                try {
+                    scaler.restore(new DynamicLossScaler.State(Double.longBitsToDouble(manifest.getLong(M_SCALE * Long.BYTES)),
+                            manifest.getLong(M_SCALER_ITER * Long.BYTES), manifest.getLong(M_LAST_OVERFLOW * Long.BYTES),
+                            manifest.getLong(M_LAST_RESCALE * Long.BYTES), manifest.getLong(M_OVERFLOWS * Long.BYTES)));
+                } catch (IllegalArgumentException e) {
+                    completedSteps = -1;
+                    throw new IOException("state received from donor rank " + donor + ": " + e.getMessage(), e);
+                }
+            }
             completedSteps = expectedStep;
         }
         return new StateTransfer(bytes, (System.nanoTime() - t0) / 1e6);
@@ -323,6 +425,7 @@ final class TrainingSession implements AutoCloseable {
     void reinitialise() {
         network.initialiseParameters(config.seed());
         optimizer.reset();
+        if (scaler != null) scaler.reset();
         completedSteps = 0;
     }
 

@@ -3,6 +3,7 @@ package io.mert.worker;
 import io.mert.allreduce.CorruptStreamException;
 import io.mert.allreduce.PeerFailureException;
 import io.mert.allreduce.RingAllReduce;
+import io.mert.allreduce.ShmAllReduce;
 import io.mert.model.config.ConfigTree;
 import io.mert.model.config.TrainConfig;
 import io.mert.protocol.control.CheckpointSaved;
@@ -75,6 +76,7 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
 
     private final WorkerSettings settings;
     private final RingAllReduce ring;
+    private final SharedMemoryAllReduces shared; // with allreduce_transport: shm; the node closes it
     private final SessionFactory sessions;
     private final ActorRefResolver resolver;
     private final String inboxAddress;
@@ -93,25 +95,25 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
         TrainingSession open(TrainConfig config, String configHash, RingAllReduce ring) throws Exception;
     }
 
-    public static Behavior<Command> create(WorkerSettings settings, RingAllReduce ring, SessionFactory sessions) {
-        return Behaviors.setup(ctx -> new Worker(ctx, settings, ring, sessions));
+    /** @param shared the node's shared-memory allreduce (used with allreduce_transport: shm), which the node closes */
+    public static Behavior<Command> create(WorkerSettings settings, RingAllReduce ring, SessionFactory sessions,
+                                           SharedMemoryAllReduces shared) {
+        return Behaviors.setup(ctx -> new Worker(ctx, settings, ring, sessions, shared));
     }
 
-    public static Behavior<Command> create(WorkerSettings settings, RingAllReduce ring) {
-        return create(settings, ring, SessionFactories.FROM_DATASET);
-    }
-
-    private Worker(ActorContext<Command> ctx, WorkerSettings settings, RingAllReduce ring, SessionFactory sessions) {
+    private Worker(ActorContext<Command> ctx, WorkerSettings settings, RingAllReduce ring, SessionFactory sessions,
+                   SharedMemoryAllReduces shared) {
         super(ctx);
         this.settings = settings;
         this.ring = ring;
+        this.shared = shared;
         this.sessions = sessions;
         this.resolver = ActorRefResolver.get(ctx.getSystem());
         ActorRef<WorkerInbound> inbox = ctx.spawn(Behaviors.<WorkerInbound>receiveMessage(m -> {
             // The inbox runs on the default dispatcher while this actor may be blocked in an allreduce of
             // the generation the new one replaces: call that operation off now rather than at its timeout.
-            if (m.hasStartGeneration()) ring.abortBefore(m.getStartGeneration().getGeneration());
-            if (m.hasDropped()) ring.abortBefore(m.getDropped().getGeneration() + 1);
+            if (m.hasStartGeneration()) abortBefore(m.getStartGeneration().getGeneration());
+            if (m.hasDropped()) abortBefore(m.getDropped().getGeneration() + 1);
             ctx.getSelf().tell(new FromCoordinator(m));
             return Behaviors.same();
         }), "inbox");
@@ -220,6 +222,8 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             List<io.mert.allreduce.DataPlaneEndpoint> peers = g.getRingList().stream()
                     .map(e -> new io.mert.allreduce.DataPlaneEndpoint(e.getChannel(), e.getStreamId())).toList();
             ring.startGeneration(generation, rank, peers, session.allreduceWire());
+            session.reduceThrough(null); // off the shared area first: entering the generation below remaps it
+            session.reduceThrough(sharedMemory(g, peers));
             if (g.getStateTransfer()) {
                 try {
                     TrainingSession.StateTransfer moved = session.transferState(g.getStep(), g.getStateDonorRank(), receiver);
@@ -266,6 +270,12 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
             reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
                     .setStep(r.getStep()).setRank(rank).setReason(e.getMessage()).setFailedPeerRank(-1)
                     .setDataError(file)).build());
+        } catch (io.mert.model.optim.DynamicLossScaler.MinimumLossScaleException e) {
+            // every rank sees the same summed gradients and stops alike; the run cannot go on with these settings
+            getContext().getLog().error("step {} of generation {}: {}", r.getStep(), generation, e.getMessage());
+            reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
+                    .setStep(r.getStep()).setRank(rank).setReason(e.getMessage()).setFailedPeerRank(-1)
+                    .setTrainingDiverged(true)).build());
         } catch (CorruptStreamException e) {
             getContext().getLog().warn("step {} of generation {}: {}", r.getStep(), generation, e.getMessage());
             reply(CoordinatorInbound.newBuilder().setStepFailed(StepFailed.newBuilder().setGeneration(generation)
@@ -319,6 +329,29 @@ public final class Worker extends AbstractBehavior<Worker.Command> {
         }
         reply(CoordinatorInbound.newBuilder().setCheckpointSaved(reply).build());
         return this;
+    }
+
+    /** Ends an allreduce of an older generation now; from the inbox's thread. */
+    private void abortBefore(long newGeneration) {
+        ring.abortBefore(newGeneration);
+        shared.abortBefore(newGeneration);
+    }
+
+    /**
+     * With {@code distributed_training.allreduce_transport: shm}, this generation's shared-memory allreduce (every rank
+     * must be on this host, else the generation cannot start); null with the Aeron ring. Its files are named after the
+     * run directory and config, so that runs on one host stay apart, and kept for the next generation when they fit.
+     */
+    private ShmAllReduce sharedMemory(StartGeneration g, List<io.mert.allreduce.DataPlaneEndpoint> peers) {
+        if (session.allreduceTransport() != TrainConfig.AllReduceTransport.SHM) return null;
+        String notOneHost = OneHost.whyNot(peers);
+        if (notOneHost != null) {
+            throw new IllegalStateException("distributed_training.allreduce_transport=shm needs every worker of a generation on "
+                    + "one host, but " + notOneHost + "; use allreduce_transport=aeron");
+        }
+        ShmAllReduce shm = shared.forRun(g.getRunDir(), g.getConfigHash(), session.allreduceFloats());
+        shm.startGeneration(generation, rank, worldSize);
+        return shm;
     }
 
     private void reply(CoordinatorInbound m) {

@@ -5,6 +5,7 @@ import io.mert.allreduce.AllReduceConfig;
 import io.mert.allreduce.DataPlaneEndpoint;
 import io.mert.allreduce.RingAllReduce;
 import io.mert.protocol.frame.WireFormat;
+import org.agrona.concurrent.AtomicBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.io.PrintStream;
@@ -48,7 +49,8 @@ public final class AllReduceRankMain {
         try (Aeron aeron = io.mert.allreduce.AeronClients.connect(aeronDir);
              RingAllReduce allReduce = new RingAllReduce(aeron, ring.get(rank), config)) {
             allReduce.startGeneration(1, rank, ring);
-            run(allReduce, rank, ring.size(), plan, System.out);
+            UnsafeBuffer buffer = new UnsafeBuffer(ByteBuffer.allocateDirect((int) plan.largest()).order(ByteOrder.nativeOrder()));
+            run(allReduce::allreduce, buffer, rank, ring.size(), plan, System.out);
             System.out.println(STATS + " rank " + rank + ": " + allReduce.directForwards() + " chunks forwarded straight from the log, "
                     + allReduce.bufferedSends() + " sent from the buffer, " + allReduce.idleCalls() + " idle calls");
         }
@@ -60,8 +62,12 @@ public final class AllReduceRankMain {
                 .getProcessCpuTime();
     }
 
-    static void run(RingAllReduce allReduce, int rank, int ranks, BenchPlan plan, PrintStream out) throws Exception {
-        UnsafeBuffer buffer = new UnsafeBuffer(ByteBuffer.allocateDirect((int) plan.largest()).order(ByteOrder.nativeOrder()));
+    /** One allreduce of {@code floats} floats of a buffer, as step {@code step}: ours over Aeron or shared memory. */
+    interface Operation {
+        void allreduce(AtomicBuffer buffer, int floats, long step) throws Exception;
+    }
+
+    static void run(Operation allReduce, AtomicBuffer buffer, int rank, int ranks, BenchPlan plan, PrintStream out) throws Exception {
         long step = 0;
         for (BenchPlan.Step s : plan.steps()) {
             int floats = (int) (s.bytes() / Float.BYTES);

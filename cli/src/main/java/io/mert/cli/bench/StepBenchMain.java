@@ -47,7 +47,7 @@ public final class StepBenchMain {
             SafeTensors.write(dir.resolve("model.safetensors"), net.layout(), net.parameters(), Map.of());
             SyntheticBatch.writeNpy(batch, dir);
             INDArray grads = Nd4j.create(DataType.FLOAT, net.layout().totalSize());
-            AdamW adam = new AdamW(net.layout().totalSize(), AdamW.Config.mert());
+            AdamW adam = new AdamW(net.layout().totalSize(), AdamW.Config.mert(), spec.threads());
 
             double loss0 = Double.NaN;
             for (int i = 0; i < spec.warmup(); i++) {

@@ -37,25 +37,45 @@ public final class StepBenchRunner {
                 "-Xmx" + Math.max(256, heapBytes >> 20) + "m", "-XX:+UseParallelGC",
                 // ND4J's off-heap arrays: let them grow to what the machine has, not to the default of -Xmx
                 "-Dorg.bytedeco.javacpp.maxbytes=0", "-Dorg.bytedeco.javacpp.maxphysicalbytes=0"));
-        // the step arena switch (MertNetwork) reaches the measured JVM, so both settings can be compared
-        String arena = System.getProperty("mert.stepArena");
-        if (arena != null) cmd.add("-Dmert.stepArena=" + arena);
+        // the step arena switches (MertNetwork) reach the measured JVM, so the settings can be compared
+        for (String memorySwitch : List.of("mert.stepArena", "mert.stepLiveness")) {
+            String value = System.getProperty(memorySwitch);
+            if (value != null) cmd.add("-D" + memorySwitch + "=" + value);
+        }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), StepBenchMain.class.getName(), workDir.toString()));
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("OMP_NUM_THREADS", Integer.toString(spec.threads()));
+        pb.environment().put("OMP_WAIT_POLICY", ourWaitPolicy());
         String out = runForOutput(pb, "our step benchmark");
         for (String line : out.split("\n")) {
             if (line.startsWith(StepBenchMain.RESULT)) {
                 JsonNode o = JSON.readTree(line.substring(StepBenchMain.RESULT.length()));
-                return StepBenchSide.fromJson("mert (SameDiff, nd4j-native)", o,
+                return StepBenchSide.fromJson("mert (SameDiff, nd4j-native)", o, ourWaitPolicy(),
                         "build " + Math.round(o.path("build_ms").asDouble()) + " ms, " + o.path("parameters").asLong() + " parameters");
             }
         }
         throw new IOException("our step benchmark printed no result; its output:\n" + out);
     }
 
+    /**
+     * The OpenMP wait policy our side runs with: the caller's {@code OMP_WAIT_POLICY}, else PASSIVE, which
+     * the {@code mert} launcher and the images set too (see {@link #TORCH_DEFAULT_POLICY} for why).
+     */
+    public static String ourWaitPolicy() {
+        String set = System.getenv("OMP_WAIT_POLICY");
+        return set == null || set.isBlank() || "1".equals(System.getenv("MERT_OMP_WAIT_POLICY_DEFAULTED")) ? "PASSIVE" : set.trim();
+    }
+
+    /**
+     * Runs the peer with {@code OMP_WAIT_POLICY} unset when {@code waitPolicy} is this value (libgomp's own
+     * default, what a PyTorch user gets), else with the given policy. Both matter: libgomp's default spinning
+     * takes the core that OpenBLAS's threads need and slowed PyTorch's 95M step about 1.9x here, while on the
+     * small preset spinning made PyTorch faster.
+     */
+    public static final String TORCH_DEFAULT_POLICY = "default";
+
     /** Empty with the reason when Python, torch or the script is missing. */
-    public Optional<StepBenchSide> runTorch(String python, Path script, StringBuilder skipped)
+    public Optional<StepBenchSide> runTorch(String python, Path script, String waitPolicy, StringBuilder skipped)
             throws IOException, InterruptedException {
         if (script == null || !Files.isRegularFile(script)) {
             skipped.append("peer script ").append(TORCH_SCRIPT).append(" not found (run from the checkout or pass --torch-script)");
@@ -74,11 +94,19 @@ public final class StepBenchRunner {
             skipped.append(python).append(" cannot import torch and torchaudio (on Debian: apt-get install python3-torch python3-torchaudio)");
             return Optional.empty();
         }
-        String out = runForOutput(new ProcessBuilder(python, script.toString(), workDir.toString()), "the PyTorch step benchmark");
+        ProcessBuilder pb = new ProcessBuilder(python, script.toString(), workDir.toString());
+        // The launcher's default is ours, not the user's: the peer gets the environment the user gave
+        boolean defaulted = "1".equals(System.getenv("MERT_OMP_WAIT_POLICY_DEFAULTED"));
+        if (defaulted) pb.environment().remove("OMP_WAIT_POLICY");
+        pb.environment().remove("MERT_OMP_WAIT_POLICY_DEFAULTED");
+        if (TORCH_DEFAULT_POLICY.equals(waitPolicy)) pb.environment().remove("OMP_WAIT_POLICY");
+        else pb.environment().put("OMP_WAIT_POLICY", waitPolicy);
+        String policy = pb.environment().getOrDefault("OMP_WAIT_POLICY", "unset");
+        String out = runForOutput(pb, "the PyTorch step benchmark");
         for (String line : out.split("\n")) {
             if (line.startsWith("{")) {
                 JsonNode o = JSON.readTree(line);
-                return Optional.of(StepBenchSide.fromJson("pytorch (torchaudio wav2vec2, CPU)", o,
+                return Optional.of(StepBenchSide.fromJson("pytorch (torchaudio wav2vec2, CPU)", o, policy,
                         "torch " + o.path("torch").asText() + ", " + o.path("threads").asInt() + " threads"));
             }
         }

@@ -5,11 +5,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.util.Arrays;
 
 /** One side's figures from {@code mert bench step}: milliseconds per step and peak memory. */
-public record StepBenchSide(String name, double[] stepMs, double[] computeMs, double[] updateMs, long peakRssBytes,
-                            long peakHeapBytes, double firstLoss, String detail, JsonNode profile) {
+public record StepBenchSide(String name, String waitPolicy, double[] stepMs, double[] computeMs, double[] updateMs,
+                            long peakRssBytes, long peakHeapBytes, double firstLoss, String detail, JsonNode profile) {
 
-    static StepBenchSide fromJson(String name, JsonNode o, String detail) {
-        return new StepBenchSide(name, doubles(o.get("step_ms")), doubles(o.get("compute_ms")), doubles(o.get("update_ms")),
+    static StepBenchSide fromJson(String name, JsonNode o, String waitPolicy, String detail) {
+        return new StepBenchSide(name, waitPolicy, doubles(o.get("step_ms")), doubles(o.get("compute_ms")), doubles(o.get("update_ms")),
                 o.path("peak_rss_bytes").asLong(-1), o.path("peak_heap_bytes").asLong(-1),
                 o.path("loss0").asDouble(Double.NaN), detail, o.get("profile"));
     }

@@ -79,6 +79,14 @@ public record TrainerState(
         }
     }
 
+    /** This state with {@code extra[key] = value} (a component's own entry, such as fp16's loss scaler). */
+    public TrainerState withExtra(String key, Object value) {
+        Map<String, Object> more = new java.util.LinkedHashMap<>(extra);
+        more.put(key, value);
+        return new TrainerState(formatVersion, step, epoch, generation, samplesConsumedInEpoch, globalBatchSize, seed,
+                worldSize, numUpdates, lastLr, config, configHash, savedAt, trainingSeconds, more);
+    }
+
     public byte[] toJson() {
         try {
             return JSON.writeValueAsBytes(this);

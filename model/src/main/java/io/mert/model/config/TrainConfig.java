@@ -112,7 +112,15 @@ public record TrainConfig(
                     + ": the extra workers would get no clip; allowed is distributed_world_size <= " + clipsPerStep);
         }
         stateTransfer(t); // validated here, read where it is used
+        precision(t);
+        lossScale(t, worldSize);
         prefetchBatches(t);
+        if (allreduceTransport(t) == AllReduceTransport.SHM
+                && r.choice("distributed_training.allreduce_wire", "fp32", ALLREDUCE_WIRES).equals("bf16")) {
+            throw new ConfigException("distributed_training.allreduce_transport=shm with distributed_training.allreduce_wire=bf16: "
+                    + "the shared-memory allreduce is float32 only (no bytes travel, so bf16 would only cost rounding); "
+                    + "allowed are allreduce_transport=shm with allreduce_wire=fp32, or allreduce_transport=aeron with either wire");
+        }
         return new TrainConfig(t,
                 r.integer("common.seed", 1337, Integer.MIN_VALUE, Integer.MAX_VALUE),
                 r.integer("common.log_interval", 10, 1, Integer.MAX_VALUE),
@@ -196,6 +204,71 @@ public record TrainConfig(
                     + "': allowed are aeron (a joining worker gets the state from a current one over the data plane) "
                     + "or checkpoint (through a checkpoint written at the step boundary)");
         };
+    }
+
+    /** How workers sum their gradients: {@code distributed_training.allreduce_transport}. */
+    public enum AllReduceTransport {
+        /** the Aeron ring: over IPC on one host, UDP between hosts */
+        AERON,
+        /**
+         * ranks on one host read each other's buffers in shared memory ({@code /dev/shm}); a generation whose workers are
+         * not all on one host refuses to start. The state transfer of joining workers still goes over Aeron
+         */
+        SHM
+    }
+
+    public AllReduceTransport allreduceTransport() {
+        return allreduceTransport(tree);
+    }
+
+    private static AllReduceTransport allreduceTransport(ConfigTree t) {
+        JsonNode n = t.get("distributed_training.allreduce_transport");
+        String s = n == null ? "aeron" : n.asText().trim().toLowerCase(java.util.Locale.ROOT);
+        return switch (s) {
+            case "aeron" -> AllReduceTransport.AERON;
+            case "shm" -> AllReduceTransport.SHM;
+            default -> throw new ConfigException("distributed_training.allreduce_transport='" + (n == null ? "" : n.asText())
+                    + "': allowed are aeron (the Aeron ring, any hosts) or shm (every worker on one host: ranks read each "
+                    + "other's gradients in shared memory)");
+        };
+    }
+
+    /**
+     * The step's arithmetic: {@code common.fp16} or {@code common.bf16} (fairseq's flags; their {@code memory_efficient_}
+     * variants mean the same here, as parameters and optimizer state always stay float32), else float32.
+     */
+    public Precision precision() {
+        return precision(tree);
+    }
+
+    private static Precision precision(ConfigTree t) {
+        Reader r = new Reader(t);
+        boolean fp16 = r.bool("common.fp16", false) || r.bool("common.memory_efficient_fp16", false);
+        boolean bf16 = r.bool("common.bf16", false) || r.bool("common.memory_efficient_bf16", false);
+        if (fp16 && bf16) {
+            throw new ConfigException("common.fp16 and common.bf16 are both set: choose one (fp16: half-precision products with "
+                    + "a dynamic loss scale; bf16: bfloat16 products, float32's range, no loss scale)");
+        }
+        return fp16 ? Precision.FP16 : bf16 ? Precision.BF16 : Precision.FP32;
+    }
+
+    /** fairseq's dynamic loss scale settings ({@code common.fp16_*}, {@code common.min_loss_scale}); used with fp16. */
+    public LossScaleConfig lossScale() {
+        return lossScale(tree, worldSize);
+    }
+
+    private static LossScaleConfig lossScale(ConfigTree t, int worldSize) {
+        Reader r = new Reader(t);
+        LossScaleConfig d = LossScaleConfig.defaults(worldSize);
+        JsonNode threshold = t.get("common.threshold_loss_scale");
+        return new LossScaleConfig(
+                r.number("common.fp16_init_scale", d.initScale(), Double.MIN_VALUE, Double.MAX_VALUE),
+                present(t, "common.fp16_scale_window") ? r.integer("common.fp16_scale_window", d.scaleWindow(), 1, Integer.MAX_VALUE)
+                        : d.scaleWindow(),
+                r.number("common.fp16_scale_tolerance", d.tolerance(), 0, 1),
+                r.number("common.min_loss_scale", d.minScale(), Double.MIN_VALUE, Double.MAX_VALUE),
+                threshold == null || threshold.isNull() ? Double.NaN
+                        : r.number("common.threshold_loss_scale", 1, Double.MIN_VALUE, Double.MAX_VALUE));
     }
 
     /**

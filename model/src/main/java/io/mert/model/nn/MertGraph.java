@@ -2,12 +2,15 @@ package io.mert.model.nn;
 
 import io.mert.model.MertConfig;
 import io.mert.model.ParameterLayout;
+import io.mert.model.config.Precision;
 import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.layers.convolution.config.Conv2DConfig;
+import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -28,6 +31,7 @@ final class MertGraph {
     static final String PENALTY_SCALE = "in_feature_penalty_scale";
     static final String CQT = "in_cqt";
     static final String LABELS = "in_labels_";
+    static final String LOSS_SCALE = "in_loss_scale";
 
     /**
      * A dropout site: placeholder name, drop probability and per-example shape. {@code rescale}: kept values
@@ -53,18 +57,28 @@ final class MertGraph {
     final List<String> parameterNames = new ArrayList<>();
 
     private final MertConfig c;
+    final Precision precision;
     private final GraphOps ops;
     private final boolean training;
     private final Map<String, SDVariable> p = new HashMap<>();
 
     MertGraph(MertConfig config, ParameterLayout layout, INDArray flat, int samples, boolean training) {
+        this(config, layout, flat, samples, training, Precision.FP32);
+    }
+
+    /**
+     * @param precision the matrix products' arithmetic; with fp16 a training graph's gradients are those of the loss
+     *                  times the {@link #LOSS_SCALE} placeholder
+     */
+    MertGraph(MertConfig config, ParameterLayout layout, INDArray flat, int samples, boolean training, Precision precision) {
         this.c = config;
+        this.precision = precision;
         this.samples = samples;
         this.frames = config.framesFor(samples);
         this.training = training;
         this.sd = SameDiff.create();
         sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
-        this.ops = new GraphOps(sd);
+        this.ops = new GraphOps(sd, precision.matmulType());
         for (ParameterLayout.Entry e : layout.entries()) {
             SDVariable v = sd.var(e.name(), DataType.FLOAT, e.shape());
             sd.associateArrayWithVariable(ParameterInit.view(flat, e), v);
@@ -114,7 +128,7 @@ final class MertGraph {
             SDVariable ys = proj.get(SDIndex.all(), SDIndex.interval((long) s * d, (long) (s + 1) * d));
             SDVariable es = embs.get(SDIndex.interval(offset, offset + classes), SDIndex.all());
             offset += classes;
-            SDVariable logits = sd.mmul(unit(ys), unit(es), false, true, false).div(c.logitTemp());
+            SDVariable logits = ops.mmul(unit(ys), unit(es), false, true).div(c.logitTemp());
             SDVariable logProb = ops.logSoftmaxRows(logits);
             SDVariable truth = sd.oneHot(labels, classes, -1, 1.0, 0.0, DataType.FLOAT);
             SDVariable ce = logProb.mul(truth).sum(1).mul(maskFlat).sum().neg().rename("ce_" + s);
@@ -137,7 +151,12 @@ final class MertGraph {
         total = total.add(sd.getVariable(featurePenalty).mul(penaltyScale).mul(c.lossWeights().get(0)))
                 .add(mse.mul(n).mul(c.lossWeights().get(1)));
         this.loss = total.rename("loss").name();
-        sd.setLossVariables(loss);
+        if (training && precision.scalesLoss()) {
+            // fp16: the backward pass starts from loss x scale, so that small gradients stay above half's smallest values
+            sd.setLossVariables(total.mul(sd.placeHolder(LOSS_SCALE, DataType.FLOAT)).rename("scaled_loss").name());
+        } else {
+            sd.setLossVariables(loss);
+        }
     }
 
     private SDVariable unit(SDVariable rows) {
@@ -148,15 +167,19 @@ final class MertGraph {
         SDVariable x = wave.reshape(-1, 1, samples);
         boolean layerNormMode = MertLayout.isLayerNormMode(c);
         List<MertConfig.ConvLayer> layers = c.convFeatureLayers();
+        long length = samples;
+        int in = 1;
         for (int i = 0; i < layers.size(); i++) {
             MertConfig.ConvLayer l = layers.get(i);
             String pre = "feature_extractor.conv_layers." + i + ".";
-            x = ops.conv1d(x, p.get(pre + "conv.weight"), l.kernel(), l.stride(), 0);
+            x = ops.conv1d(x, p.get(pre + "conv.weight"), in, l.channels(), l.kernel(), l.stride(), length);
+            length = (length - l.kernel()) / l.stride() + 1;
+            in = l.channels();
             if (layerNormMode || i == 0) {
                 SDVariable g = p.get(pre + "layer_norm.weight").reshape(1, l.channels(), 1);
                 SDVariable b = p.get(pre + "layer_norm.bias").reshape(1, l.channels(), 1);
                 // group norm with one group per channel normalises over time; layer norm over channels
-                x = ops.normalize(x, layerNormMode ? 1 : 2, g, b);
+                x = ops.normalizeLong(x, layerNormMode ? 1 : 2, g, b);
             }
             x = ops.gelu(x);
         }
@@ -182,24 +205,30 @@ final class MertGraph {
         return states;
     }
 
-    /** Grouped conv (split per group: M2.1's conv1d has no groups) with weight norm over dim 2, SamePad, GELU. */
+    /**
+     * Grouped conv with weight norm over dim 2, SamePad and GELU, as one batched matmul over im2col columns
+     * (M2.1's conv1d has no groups; a conv per group cost 4x more, its backward with a 128-tap kernel most).
+     * The columns hold E x k values per output frame, so this trades memory for speed: see docs/benchmarks.md.
+     */
     private SDVariable positionalConv(SDVariable x) {
         int e = c.encoderEmbedDim();
         int k = c.convPos();
         int groups = c.convPosGroups();
+        int perGroup = e / groups;
+        int outFrames = frames + 2 * (k / 2) - k + 1; // one more than frames for an even kernel (SamePad drops it)
         SDVariable v = p.get(MertLayout.POS_CONV + "weight_v");
         SDVariable g = p.get(MertLayout.POS_CONV + "weight_g");
-        SDVariable norm = sd.math().sqrt(sd.math().square(v).sum(true, 0, 1));
-        SDVariable w = v.mul(g.div(norm));
-        SDVariable xc = x.permute(0, 2, 1);
-        SDVariable[] xs = groups == 1 ? new SDVariable[] {xc} : sd.split(xc, groups, 1);
-        SDVariable[] ws = groups == 1 ? new SDVariable[] {w} : sd.split(w, groups, 0);
-        SDVariable[] ys = new SDVariable[groups];
-        for (int gi = 0; gi < groups; gi++) ys[gi] = ops.conv1d(xs[gi], ws[gi], k, 1, k / 2);
-        SDVariable y = groups == 1 ? ys[0] : sd.concat(1, ys);
-        if (k % 2 == 0) y = y.get(SDIndex.all(), SDIndex.all(), SDIndex.interval(0, frames));
-        y = y.add(p.get(MertLayout.POS_CONV + "bias").reshape(1, e, 1));
-        return ops.gelu(y).permute(0, 2, 1);
+        SDVariable norm = sd.math().sqrt(v.mul(v).sum(true, 0, 1));
+        SDVariable w = ops.mulExpanded(v, g.div(norm)); // [E, E/groups, k]
+        Conv2DConfig taps = Conv2DConfig.builder().kH(1).kW(k).sH(1).sW(1).pH(0).pW(k / 2).dH(1).dW(1)
+                .paddingMode(PaddingMode.VALID).dataFormat("NCHW").build();
+        SDVariable cols = sd.cnn().im2Col(x.permute(0, 2, 1).reshape(-1, e, 1, frames), taps); // [B, E, 1, k, 1, out]
+        SDVariable byGroup = cols.reshape(-1, groups, perGroup * k, outFrames).permute(1, 2, 0, 3)
+                .reshape(groups, perGroup * k, -1); // [groups, E/groups * k, B * out]
+        SDVariable y = ops.mmul(w.reshape(groups, perGroup, perGroup * k), byGroup, false, false) // [groups, E/groups, B * out]
+                .reshape(e, -1, outFrames).permute(1, 2, 0); // [B, out, E]
+        if (outFrames != frames) y = y.get(SDIndex.all(), SDIndex.interval(0, frames), SDIndex.all());
+        return ops.gelu(y.add(p.get(MertLayout.POS_CONV + "bias")));
     }
 
     private SDVariable layer(SDVariable x, int i) {
@@ -228,7 +257,7 @@ final class MertGraph {
         SDVariable q = heads(ops.linear(x2, p.get(a + "q_proj.weight"), p.get(a + "q_proj.bias")).mul(1.0 / Math.sqrt(dh)));
         SDVariable k = heads(ops.linear(x2, p.get(a + "k_proj.weight"), p.get(a + "k_proj.bias")));
         SDVariable v = heads(ops.linear(x2, p.get(a + "v_proj.weight"), p.get(a + "v_proj.bias")));
-        SDVariable scores = sd.mmul(q, k, false, true, false);
+        SDVariable scores = ops.mmul(q, k, false, true);
         if (c.attentionRelax() > 0) {
             // MERT's attention_relax (for fp16 range): (s / r - max(s / r)) * r before the softmax. The same
             // probabilities as a plain softmax in exact arithmetic; spelled out so rounding follows MERT's.
@@ -237,7 +266,7 @@ final class MertGraph {
         }
         SDVariable probs = sd.nn().softmax(scores, 3);
         probs = dropout(probs, c.attentionDropout(), "drop_attn_" + i, h, frames, frames);
-        SDVariable ctx = sd.mmul(probs, v).permute(0, 2, 1, 3).reshape(-1, e);
+        SDVariable ctx = ops.mmul(probs, v, false, false).permute(0, 2, 1, 3).reshape(-1, e);
         return ops.linear(ctx, p.get(a + "out_proj.weight"), p.get(a + "out_proj.bias")).reshape(-1, frames, e);
     }
 

@@ -3,6 +3,8 @@ package io.mert.model.nn;
 import io.mert.model.Batch;
 import io.mert.model.MertConfig;
 import io.mert.model.ParameterLayout;
+import io.mert.model.config.Precision;
+import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -28,6 +30,8 @@ public final class MertNetwork implements AutoCloseable {
 
     /** {@code -Dmert.stepArena=false} leaves the sessions' memory to SameDiff (for comparison, or if reuse is ever suspected). */
     private static final boolean ARENAS = Boolean.parseBoolean(System.getProperty("mert.stepArena", "true"));
+    /** {@code -Dmert.stepLiveness=false} keeps every array of a training step in use until the step ends. */
+    private static final boolean LIVENESS = Boolean.parseBoolean(System.getProperty("mert.stepLiveness", "true"));
 
     private final MertConfig config;
     private final int cropSamples;
@@ -35,8 +39,11 @@ public final class MertNetwork implements AutoCloseable {
     private final INDArray parameters;
     private final MertGraph train;
     private final MertGraph eval;
+    private final Precision precision;
     private final DropoutMasks dropoutMasks;
     private final List<String> statOutputs = new ArrayList<>();
+    /** Each parameter's gradient variable in the gradient function (absent: it does not reach the loss). */
+    private final Map<String, String> gradientNames = new HashMap<>();
     private final Map<Integer, Inputs> inputsByBatch = new HashMap<>();
     private final Set<StepArena> arenas = Collections.newSetFromMap(new IdentityHashMap<>());
     private MertGraph inferenceOtherLength;
@@ -45,8 +52,16 @@ public final class MertNetwork implements AutoCloseable {
     /** Graphs kept for other crop lengths; a length met again after eviction is rebuilt (seconds, not minutes). */
     static final int OTHER_LENGTHS_KEPT = 8;
     private boolean closed;
+    private StepLiveness liveness;
+    private boolean freeMidStep = LIVENESS;
+    private OpTimeProfile profile;
 
     public MertNetwork(MertConfig config, int cropSamples, long initSeed) {
+        this(config, cropSamples, initSeed, Precision.FP32);
+    }
+
+    /** @param precision the matrix products' arithmetic (parameters and gradients stay float32: see {@link Precision}) */
+    public MertNetwork(MertConfig config, int cropSamples, long initSeed, Precision precision) {
         MertLayout.validate(config);
         int frames = config.framesFor(cropSamples);
         if (frames < 2) {
@@ -54,14 +69,19 @@ public final class MertNetwork implements AutoCloseable {
                     + " frames; need at least 2 (frame stride " + config.frameStride() + ")");
         }
         this.config = config;
+        this.precision = precision;
         this.cropSamples = cropSamples;
         this.layout = MertLayout.of(config);
         this.parameters = Nd4j.create(DataType.FLOAT, layout.totalSize());
         ParameterInit.initialize(layout, parameters, initSeed);
-        this.train = new MertGraph(config, layout, parameters, cropSamples, true);
-        this.eval = train.dropouts.isEmpty() ? train : new MertGraph(config, layout, parameters, cropSamples, false);
+        this.train = new MertGraph(config, layout, parameters, cropSamples, true, precision);
+        this.eval = train.dropouts.isEmpty() ? train : new MertGraph(config, layout, parameters, cropSamples, false, precision);
         this.dropoutMasks = new DropoutMasks(train.dropouts);
         quietly(train.sd::createGradFunction); // M2.1 prints "Added differentiated op ..." per op
+        for (String p : train.parameterNames) {
+            SDVariable g = train.sd.getVariable(p).getGradient();
+            if (g != null) gradientNames.put(p, g.name());
+        }
         statOutputs.add(train.loss);
         statOutputs.add(train.featurePenalty);
         statOutputs.add(train.cqtMse);
@@ -72,6 +92,10 @@ public final class MertNetwork implements AutoCloseable {
 
     public MertConfig config() {
         return config;
+    }
+
+    public Precision precision() {
+        return precision;
     }
 
     public ParameterLayout layout() {
@@ -102,18 +126,44 @@ public final class MertNetwork implements AutoCloseable {
      * d loss / d parameters, where loss is the fairseq-style sum (see {@link StepStats#loss()}).
      */
     public StepStats computeGradients(Batch batch, INDArray gradOut, long dropoutSeed) {
+        return computeGradients(batch, gradOut, dropoutSeed, 1.0);
+    }
+
+    /**
+     * As {@link #computeGradients(Batch, INDArray, long)} with fp16's loss scale: {@code gradOut} receives the gradients
+     * of loss x {@code lossScale} (the statistics stay unscaled). Other precisions take no scale (1).
+     */
+    public StepStats computeGradients(Batch batch, INDArray gradOut, long dropoutSeed, double lossScale) {
         checkOpen();
+        if (!precision.scalesLoss() && lossScale != 1.0) {
+            throw new IllegalArgumentException("a loss scale of " + lossScale + " with " + precision.configName() + ": only fp16 scales the loss");
+        }
         if (gradOut.rank() != 1 || gradOut.length() != layout.totalSize() || gradOut.dataType() != DataType.FLOAT) {
             throw new IllegalArgumentException("gradOut must be a rank-1 FLOAT array of " + layout.totalSize()
                     + " elements, got " + gradOut.dataType() + " shape " + java.util.Arrays.toString(gradOut.shape()));
         }
-        if (batch.samples() != cropSamples) return otherLength(batch.samples()).computeGradients(batch, gradOut, dropoutSeed);
+        if (batch.samples() != cropSamples) return otherLength(batch.samples()).computeGradients(batch, gradOut, dropoutSeed, lossScale);
         Map<String, INDArray> ph = inputs(batch);
         dropoutMasks.fill(batch.size(), dropoutSeed, ph);
-        StepArena arena = arena(train.sd.getFunction("grad"));
+        if (precision.scalesLoss()) ph.put(MertGraph.LOSS_SCALE, Nd4j.scalar((float) lossScale));
+        SameDiff grad = train.sd.getFunction("grad");
+        StepArena arena = arena(grad);
+        attachLiveness(grad, arena);
+        if (liveness != null) {
+            liveness.reset();
+            // each parameter's gradient goes to gradOut when it is computed, and its array is freed then
+            Map<String, INDArray> targets = new HashMap<>();
+            for (ParameterLayout.Entry e : layout.entries()) {
+                String g = gradientNames.get(e.name());
+                if (g != null) targets.put(g, ParameterInit.view(gradOut, e));
+            }
+            liveness.captureInto(targets);
+        }
         OutAndGrad og = train.sd.calculateGradientsAndOutputs(ph, statOutputs, train.parameterNames);
         Map<String, INDArray> grads = og.getGradients();
         for (ParameterLayout.Entry e : layout.entries()) {
+            String gradientName = gradientNames.get(e.name());
+            if (liveness != null && gradientName != null && liveness.captured(gradientName)) continue;
             INDArray g = grads.get(e.name());
             INDArray target = ParameterInit.view(gradOut, e);
             if (g == null) target.assign(0); // parameter did not reach the loss (e.g. no masked frame)
@@ -193,11 +243,12 @@ public final class MertNetwork implements AutoCloseable {
                     + " frames; need at least 2 (frame stride " + base.config.frameStride() + ")");
         }
         this.config = base.config;
+        this.precision = base.precision;
         this.cropSamples = cropSamples;
         this.layout = base.layout;
         this.parameters = base.parameters;
-        this.train = new MertGraph(config, layout, parameters, cropSamples, true);
-        this.eval = train.dropouts.isEmpty() ? train : new MertGraph(config, layout, parameters, cropSamples, false);
+        this.train = new MertGraph(config, layout, parameters, cropSamples, true, precision);
+        this.eval = train.dropouts.isEmpty() ? train : new MertGraph(config, layout, parameters, cropSamples, false, precision);
         this.dropoutMasks = new DropoutMasks(train.dropouts);
         quietly(train.sd::createGradFunction);
         statOutputs.add(train.loss);
@@ -215,7 +266,7 @@ public final class MertNetwork implements AutoCloseable {
         }
         if (inferenceOtherLength == null || inferenceOtherLength.samples != samples) {
             if (inferenceOtherLength != null) closeArenas(inferenceOtherLength.sd);
-            inferenceOtherLength = new MertGraph(config, layout, parameters, samples, false);
+            inferenceOtherLength = new MertGraph(config, layout, parameters, samples, false, precision);
         }
         return inferenceOtherLength;
     }
@@ -238,10 +289,36 @@ public final class MertNetwork implements AutoCloseable {
         return a;
     }
 
+    /** Frees the training step's arrays mid-step in {@code arena} (a new arena, after a thread change, gets its own). */
+    private void attachLiveness(SameDiff grad, StepArena arena) {
+        if (!freeMidStep || arena == StepArena.NONE || (liveness != null && liveness.arena() == arena)) return;
+        // parameter gradients are not kept: they are copied out when computed (captureInto)
+        liveness = new StepLiveness(arena, grad, statOutputs);
+        arena.useLiveness(liveness);
+        installListeners();
+    }
+
+    private void installListeners() {
+        // M2.1 runs the gradient function with the training graph's listeners
+        List<org.nd4j.autodiff.listeners.Listener> ls = new ArrayList<>();
+        if (liveness != null) ls.add(liveness);
+        if (profile != null) ls.add(profile);
+        org.nd4j.autodiff.listeners.Listener[] all = ls.toArray(new org.nd4j.autodiff.listeners.Listener[0]);
+        train.sd.setListeners(all);
+        SameDiff grad = train.sd.getFunction("grad");
+        if (grad != null) grad.setListeners(all);
+    }
+
     private void closeArenas(SameDiff fn) {
         for (var s : fn.getSessions().values()) {
             if (s.getMmgr() instanceof StepArena a && arenas.remove(a)) a.close();
         }
+    }
+
+    /** Keeps every array of a training step until the step ends, as {@code -Dmert.stepLiveness=false} (tests). */
+    MertNetwork keepStepArraysToTheEnd() {
+        freeMidStep = false;
+        return this;
     }
 
     /** The training step's arena on this thread (tests). */
@@ -328,14 +405,8 @@ public final class MertNetwork implements AutoCloseable {
     /** Attaches {@code profile} to the training graph (forward and gradient function); null detaches it. */
     public void profile(OpTimeProfile profile) {
         checkOpen();
-        SameDiff grad = train.sd.getFunction("grad");
-        if (profile == null) {
-            train.sd.setListeners();
-            if (grad != null) grad.setListeners();
-        } else {
-            train.sd.setListeners(profile);
-            if (grad != null) grad.setListeners(profile);
-        }
+        this.profile = profile;
+        installListeners();
     }
 
     /** Number of ops in the training graph: forward, and the gradient function. */

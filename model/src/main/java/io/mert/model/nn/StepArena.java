@@ -4,7 +4,6 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.InferenceSession;
 import org.nd4j.autodiff.samediff.internal.SessionMemMgr;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.BaseNDArray;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.LongShapeDescriptor;
 import org.nd4j.linalg.factory.Nd4j;
@@ -17,6 +16,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 
 /**
  * The memory of a SameDiff session that runs the same graph on the same shapes again and again: every
@@ -51,6 +51,9 @@ class StepArena implements SessionMemMgr {
 
     private final Map<Key, ArrayDeque<INDArray>> free = new HashMap<>();
     private final Set<INDArray> handedOut = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** Handed-out arrays by first byte, to find the one a view lives in. */
+    private final TreeMap<Long, INDArray> handedOutByAddress = new TreeMap<>();
+    private StepLiveness liveness;
     private long pooledBytes;
     private long freshAllocations;
     private long requestedBytes;
@@ -69,17 +72,19 @@ class StepArena implements SessionMemMgr {
     public INDArray allocate(boolean detached, DataType dataType, long... shape) {
         Key key = Key.of(dataType, shape);
         ArrayDeque<INDArray> q = free.get(key);
-        INDArray a = q == null ? null : q.poll();
-        if (a == null) {
+        INDArray pooled = q == null ? null : q.poll();
+        INDArray a;
+        if (pooled == null) {
             a = Nd4j.createUninitializedDetached(dataType, shape);
             pooledBytes += a.length() * dataType.width();
             freshAllocations++;
-        } else if (a instanceof BaseNDArray b) {
-            // as M2.1's own cache does: the session remembers freed arrays by id, and would otherwise
-            // never release a reused array again in the middle of a step
-            b.assignNewId();
+        } else {
+            // A new object over the pooled memory: the session may still hold the old one (freed mid-step by
+            // the liveness below) and must not be able to hand that back while the memory serves this one.
+            a = Nd4j.createArrayFromShapeBuffer(pooled.data(), pooled.shapeInfoDataBuffer());
         }
         handedOut.add(a);
+        handedOutByAddress.put(address(a), a);
         requestedBytes += a.length() * dataType.width();
         return a;
     }
@@ -105,7 +110,29 @@ class StepArena implements SessionMemMgr {
     /** The session found {@code arr} dead mid-step: it may serve the next request of its shape at once. */
     @Override
     public void release(INDArray arr) {
-        if (handedOut.remove(arr)) free.computeIfAbsent(Key.of(arr.dataType(), arr.shape()), k -> new ArrayDeque<>()).push(arr);
+        if (handedOut.remove(arr)) {
+            handedOutByAddress.remove(address(arr));
+            free.computeIfAbsent(Key.of(arr.dataType(), arr.shape()), k -> new ArrayDeque<>()).push(arr);
+        }
+    }
+
+    /** The handed-out array whose memory holds {@code view}'s first element, or null (not from this arena). */
+    INDArray handedOutArrayOf(INDArray view) {
+        if (view == null || view.isEmpty() || view.data() == null) return null;
+        long at = address(view);
+        Map.Entry<Long, INDArray> e = handedOutByAddress.floorEntry(at);
+        if (e == null) return null;
+        INDArray a = e.getValue();
+        return at < e.getKey() + a.length() * a.dataType().width() ? a : null;
+    }
+
+    /** Frees arrays mid-step from now on, once {@code liveness} finds nothing later in the step reads them. */
+    void useLiveness(StepLiveness liveness) {
+        this.liveness = liveness;
+    }
+
+    private static long address(INDArray a) {
+        return a.data().addressPointer().address(); // includes a view's offset
     }
 
     /**
@@ -115,6 +142,8 @@ class StepArena implements SessionMemMgr {
     void recycle() {
         for (INDArray a : handedOut) free.computeIfAbsent(Key.of(a.dataType(), a.shape()), k -> new ArrayDeque<>()).push(a);
         handedOut.clear();
+        handedOutByAddress.clear();
+        if (liveness != null) liveness.reset();
         lastStepRequestedBytes = requestedBytes;
         requestedBytes = 0;
     }

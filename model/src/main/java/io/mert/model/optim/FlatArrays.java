@@ -95,6 +95,28 @@ public final class FlatArrays {
         }
     }
 
+    /**
+     * A rank-1 float array over {@code count} floats of native memory this class does not own (a shared-memory
+     * mapping): nothing is copied, writes through the array land there, and ND4J never frees it. The caller keeps the
+     * memory mapped for as long as the array is used. Host memory only: a device backend would work on its own copy.
+     */
+    public static INDArray floatsAt(long address, long count) {
+        if (address == 0 || count <= 0) throw new IllegalArgumentException("no memory at " + address + " for " + count + " floats");
+        org.bytedeco.javacpp.FloatPointer floats = new org.bytedeco.javacpp.FloatPointer(new ForeignMemory(address, count));
+        org.nd4j.linalg.api.buffer.DataBuffer buffer = Nd4j.createBuffer(floats, DataType.FLOAT, count,
+                org.bytedeco.javacpp.indexer.FloatIndexer.create(floats));
+        return Nd4j.create(buffer, new long[] {count}, new long[] {1}, 0, 'c', DataType.FLOAT);
+    }
+
+    /** A JavaCPP pointer to memory mapped elsewhere: no deallocator, so it is never freed through JavaCPP. */
+    private static final class ForeignMemory extends org.bytedeco.javacpp.Pointer {
+        ForeignMemory(long address, long count) {
+            this.address = address;
+            this.limit = count;
+            this.capacity = count;
+        }
+    }
+
     /** Tells a device backend that the host copy of {@code array} now holds the truth. No-op on CPU. */
     public static void markHostWritten(INDArray array) {
         Nd4j.getAffinityManager().tagLocation(array, AffinityManager.Location.HOST);

@@ -65,6 +65,41 @@ class TrainConfigTest {
     }
 
     @Test
+    void allreduceTransportIsAeronUnlessShmIsAskedAndShmRefusesBf16() {
+        assertEquals(TrainConfig.AllReduceTransport.AERON, TrainConfig.from(ConfigTree.parse(YAML, "t")).allreduceTransport());
+        assertEquals(TrainConfig.AllReduceTransport.SHM, TrainConfig.from(ConfigTree.parse(YAML, "t")
+                .withOverrides(List.of("distributed_training.allreduce_transport=shm"))).allreduceTransport());
+        String msg = error("distributed_training.allreduce_transport=nccl");
+        assertTrue(msg.contains("distributed_training.allreduce_transport='nccl'") && msg.contains("allowed are aeron"), msg);
+        ConfigException e = assertThrows(ConfigException.class, () -> TrainConfig.from(ConfigTree.parse(YAML, "t")
+                .withOverrides(List.of("distributed_training.allreduce_transport=shm", "distributed_training.allreduce_wire=bf16"))));
+        assertTrue(e.getMessage().contains("float32 only"), e.getMessage());
+    }
+
+    @Test
+    void precisionAndLossScaleUseFairseqsKeysAndDefaults() {
+        TrainConfig plain = TrainConfig.from(ConfigTree.parse(YAML, "t"));
+        assertEquals(Precision.FP32, plain.precision());
+        TrainConfig fp16 = TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of("common.fp16=true",
+                "distributed_training.distributed_world_size=4")));
+        assertEquals(Precision.FP16, fp16.precision());
+        LossScaleConfig ls = fp16.lossScale();
+        assertEquals(128, ls.initScale());
+        assertEquals(4096, ls.scaleWindow(), "fairseq: 2^14 / distributed_world_size");
+        assertEquals(1e-4, ls.minScale());
+        assertTrue(Double.isNaN(ls.threshold()));
+        assertEquals(Precision.BF16, TrainConfig.from(ConfigTree.parse(YAML, "t")
+                .withOverrides(List.of("common.memory_efficient_bf16=true"))).precision());
+        LossScaleConfig set = TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of("common.fp16=true",
+                "common.fp16_init_scale=4", "common.fp16_scale_window=7", "common.threshold_loss_scale=0.5"))).lossScale();
+        assertEquals(new LossScaleConfig(4, 7, 0, 1e-4, 0.5), set);
+        String msg = error("common.fp16=true", "common.bf16=true");
+        assertTrue(msg.contains("common.fp16 and common.bf16 are both set"), msg);
+        msg = error("common.fp16=true", "common.fp16_scale_window=0");
+        assertTrue(msg.contains("common.fp16_scale_window=0"), msg);
+    }
+
+    @Test
     void prefetchBatchesIsOneByDefaultAndZeroOrMoreWhenSet() {
         assertEquals(1, TrainConfig.from(ConfigTree.parse(YAML, "t")).prefetchBatches());
         assertEquals(0, TrainConfig.from(ConfigTree.parse(YAML, "t").withOverrides(List.of("dataset.prefetch_batches=0"))).prefetchBatches());

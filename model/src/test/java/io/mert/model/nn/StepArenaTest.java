@@ -36,6 +36,33 @@ class StepArenaTest {
     }
 
     @Test
+    void freeingArraysMidStepChangesNoBitAndHalvesThePool() {
+        // with dropout (training and evaluation graphs) and without (one graph: evaluation runs the
+        // training graph, and its listeners, between steps)
+        for (MertConfig c : new MertConfig[] {TestData.tinyWithDropout(), MertConfig.tiny()}) freeingChangesNoBit(c);
+    }
+
+    private static void freeingChangesNoBit(MertConfig c) {
+        try (MertNetwork freeing = new MertNetwork(c, SAMPLES, 5);
+             MertNetwork keeping = new MertNetwork(c, SAMPLES, 5).keepStepArraysToTheEnd()) {
+            INDArray g1 = Nd4j.create(DataType.FLOAT, freeing.layout().totalSize());
+            INDArray g2 = Nd4j.create(DataType.FLOAT, keeping.layout().totalSize());
+            for (int i = 0; i < 4; i++) {
+                Batch b = TestData.batch(c, 2, SAMPLES, 20 + i % 2);
+                StepStats a = freeing.computeGradients(b, g1, 300 + i);
+                StepStats k = keeping.computeGradients(b, g2, 300 + i);
+                assertEquals(k.loss(), a.loss(), 0.0, "step " + i);
+                assertArrayEquals(g2.toFloatVector(), g1.toFloatVector(), 0f, "step " + i);
+                assertEquals(keeping.evaluate(b).loss(), freeing.evaluate(b).loss(), 0.0, "step " + i);
+            }
+            long requested = freeing.trainingArena().lastStepRequestedBytes();
+            assertTrue(freeing.trainingArena().pooledBytes() < 0.6 * requested,
+                    "pool " + freeing.trainingArena().pooledBytes() + " bytes for a step that asks for " + requested);
+            assertTrue(keeping.trainingArena().pooledBytes() > 0.9 * requested, "without freeing, the pool is the whole step");
+        }
+    }
+
+    @Test
     void theArenasHoldAtMostOneStepOfArraysAndStopGrowing() throws Exception {
         MertConfig c = MertConfig.tiny();
         Batch b = TestData.batch(c, 2, SAMPLES, 9);

@@ -108,6 +108,33 @@ class AdamWTest {
     }
 
     @Test
+    void threadCountDoesNotChangeABit() {
+        // large enough for three lanes, and not a multiple of the block size or the lane count
+        int n = 3 * (1 << 18) + 12_345;
+        Random r = new Random(7);
+        float[] p0 = new float[n];
+        for (int i = 0; i < n; i++) p0[i] = (float) r.nextGaussian();
+        float[][] grads = new float[3][n];
+        for (float[] g : grads) for (int i = 0; i < n; i++) g[i] = (float) (r.nextGaussian() * gradScale(i));
+        INDArray one = Nd4j.createFromArray(p0.clone());
+        // the parameters as a contiguous view at an offset, as a worker's gradient slice is
+        INDArray backing = Nd4j.create(DataType.FLOAT, n + 5);
+        INDArray three = backing.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(5, n + 5));
+        three.assign(Nd4j.createFromArray(p0.clone()));
+        AdamW single = new AdamW(n, AdamW.Config.mert(), 1);
+        AdamW multi = new AdamW(n, AdamW.Config.mert(), 3);
+        for (float[] g : grads) {
+            single.step(one, Nd4j.createFromArray(g), 1e-3);
+            multi.step(three, Nd4j.createFromArray(g), 1e-3);
+        }
+        assertArrayEquals(one.toFloatVector(), three.toFloatVector(), "parameters");
+        assertArrayEquals(single.expAvg().toFloatVector(), multi.expAvg().toFloatVector(), "exp_avg");
+        assertArrayEquals(single.expAvgSq().toFloatVector(), multi.expAvgSq().toFloatVector(), "exp_avg_sq");
+        assertEquals(0f, backing.getFloat(0L), "memory before the view is untouched");
+        assertTrue(Math.abs(one.getFloat(0L) - p0[0]) > 0, "the parameters moved");
+    }
+
+    @Test
     void restoredStateContinuesBitIdentically() {
         AdamW.Config config = AdamW.Config.mert();
         Random r = new Random(7);

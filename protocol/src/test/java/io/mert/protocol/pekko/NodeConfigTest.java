@@ -29,4 +29,16 @@ class NodeConfigTest {
             ConfigFactory.invalidateCaches();
         }
     }
+
+    @Test
+    void onlyTheCoordinatorQuarantinesRemovedMembersSoon() {
+        String key = "pekko.cluster.quarantine-removed-node-after";
+        // a downed worker that quarantined the coordinator would make the coordinator's split-brain resolver down itself
+        assertEquals(Duration.ofMinutes(10), NodeConfig.of("127.0.0.1", 0, List.of(), "worker").getDuration(key));
+        Config coordinator = NodeConfig.of("127.0.0.1", 0, List.of(), "coordinator");
+        org.junit.jupiter.api.Assertions.assertFalse(coordinator.hasPath(key) && !coordinator.getDuration(key).equals(Duration.ofSeconds(5)),
+                "the coordinator keeps Pekko's default (5 s)");
+        assertEquals("off", coordinator.getString("pekko.cluster.split-brain-resolver.down-all-when-unstable"),
+                "flapping workers must not make the resolver down every member, the coordinator included");
+    }
 }
