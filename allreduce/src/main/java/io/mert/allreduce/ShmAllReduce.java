@@ -41,6 +41,13 @@ import java.util.regex.Pattern;
  * operation's index in the generation (shifted left by 32, plus a chunk count), so a counter of an earlier operation
  * never passes for the current one, and the file's name and header pin the session and generation.
  *
+ * <p>{@link #allreduceShared} is the same sum with one shared result instead of one per rank: rank {@code r} writes
+ * the sum of segment {@code r} into a result area that follows rank 0's data area, and every rank reads the whole
+ * result there, in place, until its next operation. There is no all-gather: per rank the operation reads its share
+ * of every input and writes its share of the result ({@code (n + 1) S / n} bytes of {@code S}), against
+ * {@code (3n - 1) S / n} when every rank holds its own copy. It suits callers that only read the sum (an optimizer
+ * that applies the unscale and clip factors as it reads the gradients).
+ *
  * <p>Liveness: a rank inside an operation bumps a heartbeat counter while it works or waits. A waiting rank that
  * sees neither a peer's heartbeat nor its counters move for the peer timeout ends the operation with a
  * {@link PeerFailureException} naming that peer, and marks in its header that it gave up, naming the same peer, so
@@ -73,7 +80,7 @@ public final class ShmAllReduce implements AutoCloseable {
     private static final int PID_AT = 32;
     private static final int STARTED_AT = 40;           // the owner's start, epoch ms (0: unknown): a reused pid is not it
     // one line each, written by the owner only
-    private static final int READY_AT = LINE;          // op+1 once the input of op is in the area; its step at +8, count at +16
+    private static final int READY_AT = LINE;          // op+1 once the input of op is in the area; its step at +8, count at +16, kind at +20
     private static final int REDUCED_AT = 2 * LINE;    // (op+1) << 32 | chunks of the own segment summed
     private static final int DONE_AT = 3 * LINE;       // op+1 once this rank has read everything it needs of op
     private static final int HEARTBEAT_AT = 4 * LINE;
@@ -81,6 +88,7 @@ public final class ShmAllReduce implements AutoCloseable {
     static final int HEADER_BYTES = 4096;              // the data area starts page-aligned
 
     private static final int WAITED_INPUT = 0, WAITED_CHUNK = 1, WAITED_DONE = 2; // what a wait was for, in messages
+    private static final int IN_PLACE = 0, SHARED = 1; // an operation's kind: a result in every rank's area, or one in rank 0's file
 
     private final ShmAllReduceConfig config;
     private final String session;
@@ -97,6 +105,8 @@ public final class ShmAllReduce implements AutoCloseable {
     private Path ownFile;
     private MappedByteBuffer ownMap;
     private UnsafeBuffer data;
+    private final UnsafeBuffer sharedResult = new UnsafeBuffer(0, 0); // rewrapped per shared operation: no allocation
+    private long resultArea;                 // address of the shared result area (in rank 0's file), once mapped
     private long ownHeader;
     private MappedByteBuffer[] peerMaps = new MappedByteBuffer[0];
     private long[] header = new long[0];     // address of each rank's header (this rank's too)
@@ -139,6 +149,14 @@ public final class ShmAllReduce implements AutoCloseable {
         this.capacityFloats = capacityFloats;
         this.chunkFloats = config.chunkBytes() / Float.BYTES;
         this.scratch = new UnsafeBuffer(ByteBuffer.allocateDirect(config.chunkBytes()).order(ByteOrder.nativeOrder()));
+    }
+
+    /**
+     * Rank 0's file also holds the shared result area after its data area ({@link #allreduceShared}); tmpfs gives it
+     * pages only when an operation writes there.
+     */
+    private static long fileLength(int rank, long capacityFloats) {
+        return HEADER_BYTES + (rank == 0 ? 2 : 1) * capacityFloats * Float.BYTES;
     }
 
     /** The file of {@code rank} in {@code generation} of {@code session}. */
@@ -248,7 +266,7 @@ public final class ShmAllReduce implements AutoCloseable {
     private void createOwnFile() {
         Path target = file(config.directory(), session, generation, rank);
         Path temp = target.resolveSibling(target.getFileName() + ".tmp-" + pid);
-        long length = HEADER_BYTES + (long) capacityFloats * Float.BYTES;
+        long length = fileLength(rank, capacityFloats);
         try {
             Files.deleteIfExists(temp);
             MappedByteBuffer map = IoUtil.mapNewFile(temp.toFile(), length, false); // tmpfs pages start zeroed
@@ -275,6 +293,7 @@ public final class ShmAllReduce implements AutoCloseable {
             header[rank] = h;
             area[rank] = h + HEADER_BYTES;
             peerCapacity[rank] = capacityFloats;
+            if (rank == 0) resultArea = area[0] + (long) capacityFloats * Float.BYTES;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the allreduce's shared-memory file " + target, e);
         }
@@ -289,6 +308,34 @@ public final class ShmAllReduce implements AutoCloseable {
      *                              one that did not); the buffer then holds partial sums, and this generation is over
      */
     public void allreduce(AtomicBuffer buffer, int floatCount, long step) throws PeerFailureException {
+        checkOperation(buffer, floatCount, step);
+        if (worldSize == 1 || floatCount == 0) return; // a world of one: the buffer is the sum
+        boolean copy = !isArea(buffer);
+        if (copy) data.putBytes(0, buffer, 0, floatCount * Float.BYTES);
+        runGuarded(floatCount, IN_PLACE);
+        if (copy) buffer.putBytes(0, data, 0, floatCount * Float.BYTES);
+    }
+
+    /**
+     * Sums the first {@code floatCount} floats of every rank's {@link #buffer()} into one result that all ranks share,
+     * and returns it: {@code floatCount} floats, the same bits as {@link #allreduce} gives. Every rank must call this
+     * with the same step and count. The result is for reading only (a write would change every rank's sum) and holds
+     * until this rank's next operation; this rank's area may be written as soon as this returns.
+     *
+     * @throws PeerFailureException as {@link #allreduce}; the result then holds partial sums
+     */
+    public AtomicBuffer allreduceShared(int floatCount, long step) throws PeerFailureException {
+        checkOperation(data == null ? sharedResult : data, floatCount, step);
+        if (worldSize == 1 || floatCount == 0) {
+            sharedResult.wrap(data.addressOffset(), floatCount * Float.BYTES);
+            return sharedResult;
+        }
+        runGuarded(floatCount, SHARED);
+        sharedResult.wrap(resultArea, floatCount * Float.BYTES);
+        return sharedResult;
+    }
+
+    private void checkOperation(AtomicBuffer buffer, int floatCount, long step) {
         if (generation < 0) throw new IllegalStateException("startGeneration must come before allreduce");
         if (failed != null) {
             throw new IllegalStateException("generation " + generation + " failed (" + failed + "): start a new generation first");
@@ -301,12 +348,12 @@ public final class ShmAllReduce implements AutoCloseable {
         }
         if (step <= this.step) throw new IllegalArgumentException("step " + step + " is not after the previous step " + this.step);
         this.step = step;
-        if (worldSize == 1 || floatCount == 0) return; // a world of one: the buffer is the sum
-        boolean copy = !isArea(buffer);
-        if (copy) data.putBytes(0, buffer, 0, floatCount * Float.BYTES);
+    }
+
+    private void runGuarded(int floatCount, int kind) throws PeerFailureException {
         long tag = op + 1;
         try {
-            run(floatCount, tag);
+            run(floatCount, tag, kind);
         } catch (PeerFailureException e) {
             failed = e.getMessage();
             UnsafeApi.putInt(ownHeader + ABORT_AT + 8, e.peerRank());
@@ -320,14 +367,13 @@ public final class ShmAllReduce implements AutoCloseable {
         } finally {
             op++;
         }
-        if (copy) buffer.putBytes(0, data, 0, floatCount * Float.BYTES);
     }
 
     private boolean isArea(AtomicBuffer buffer) {
         return buffer.byteArray() == null && buffer.addressOffset() == data.addressOffset();
     }
 
-    private void run(int floatCount, long tag) throws PeerFailureException {
+    private void run(int floatCount, long tag, int kind) throws PeerFailureException {
         long now = System.nanoTime();
         for (int p = 0; p < worldSize; p++) {
             lastSign[p] = now;
@@ -350,6 +396,7 @@ public final class ShmAllReduce implements AutoCloseable {
         }
         UnsafeApi.putLong(ownHeader + READY_AT + 8, step);
         UnsafeApi.putInt(ownHeader + READY_AT + 16, floatCount);
+        UnsafeApi.putInt(ownHeader + READY_AT + 20, kind);
         UnsafeApi.putLongRelease(null, ownHeader + READY_AT, tag);
         beat();
         for (int p = 0; p < worldSize; p++) {
@@ -357,11 +404,20 @@ public final class ShmAllReduce implements AutoCloseable {
             while (UnsafeApi.getLongVolatile(null, header[p] + READY_AT) < tag) waitFor(p, tag, WAITED_INPUT, 0);
             long peerStep = UnsafeApi.getLong(header[p] + READY_AT + 8);
             int peerCount = UnsafeApi.getInt(header[p] + READY_AT + 16);
+            int peerKind = UnsafeApi.getInt(header[p] + READY_AT + 20);
+            if (peerKind != kind) {
+                throw new IllegalStateException("rank " + p + " runs step " + step + " as " + kindName(peerKind) + " where rank " + rank
+                        + " runs it as " + kindName(kind) + ": every rank must call the same operation");
+            }
             if (peerStep != step || peerCount != floatCount) {
                 throw new IllegalStateException("rank " + p + " runs step " + peerStep + " of " + peerCount + " floats as this generation's "
                         + "operation " + (tag - 1) + " where rank " + rank + " runs step " + step + " of " + floatCount
                         + ": every rank must reduce the same steps and counts");
             }
+        }
+        if (kind == SHARED) {
+            reduceShared(tag);
+            return; // every segment summed: every rank has read all it needs of every area, so no DONE barrier
         }
         reduceAndGather(tag);
         UnsafeApi.putLongRelease(null, ownHeader + DONE_AT, tag);
@@ -384,7 +440,8 @@ public final class ShmAllReduce implements AutoCloseable {
         for (int c = 0, chunks = chunks(rank); c < chunks; c++) {
             int first = segmentStart[rank] + c * chunkFloats;
             int count = Math.min(chunkFloats, segmentStart[rank] + segmentSize[rank] - first);
-            sumChunk((long) first * Float.BYTES, count);
+            long at = (long) first * Float.BYTES;
+            sumChunk(at, area[rank] + at, count);
             UnsafeApi.putLongRelease(null, ownHeader + REDUCED_AT, progress + c + 1);
             beat();
             if (left > 0) left -= gatherAvailable(progress);
@@ -404,6 +461,36 @@ public final class ShmAllReduce implements AutoCloseable {
                 }
             }
         }
+    }
+
+    private static String kindName(int kind) {
+        return kind == SHARED ? "allreduceShared" : "allreduce";
+    }
+
+    /**
+     * Sums this rank's segment into the shared result area, then waits until every other segment is summed there.
+     * The result area is written only here, after every rank announced this operation's input: so no rank still reads
+     * the previous operation's result (it holds only until the caller's next operation).
+     */
+    private void reduceShared(long tag) throws PeerFailureException {
+        long progress = tag << 32;
+        for (int c = 0, chunks = chunks(rank); c < chunks; c++) {
+            int first = segmentStart[rank] + c * chunkFloats;
+            int count = Math.min(chunkFloats, segmentStart[rank] + segmentSize[rank] - first);
+            long at = (long) first * Float.BYTES;
+            sumChunk(at, resultArea + at, count);
+            UnsafeApi.putLongRelease(null, ownHeader + REDUCED_AT, progress + c + 1);
+            beat();
+        }
+        for (int s = 0; s < worldSize; s++) {
+            int chunks = chunks(s);
+            if (s == rank || chunks == 0) continue; // an empty segment's owner publishes nothing
+            long reduced;
+            while ((reduced = UnsafeApi.getLongVolatile(null, header[s] + REDUCED_AT) - progress) < chunks) {
+                waitFor(s, tag, WAITED_CHUNK, (int) Math.max(0, reduced));
+            }
+        }
+        idle.reset();
     }
 
     /** Copies every other segment's chunks that their owners have published and this rank does not hold yet. */
@@ -431,12 +518,11 @@ public final class ShmAllReduce implements AutoCloseable {
     }
 
     /**
-     * area[rank][at..] = x0 + x1 + ... in rank order, {@code count} floats at byte offset {@code at} of every area.
-     * Up to four ranks in one pass (in place: each element is read before it is written); more through
-     * {@link #scratch}, as a rank's own input must stay until it is added.
+     * out[..] = x0 + x1 + ... in rank order, {@code count} floats at byte offset {@code at} of every area. Up to four
+     * ranks in one pass (in place too: each element is read before it is written); more through {@link #scratch}, as
+     * a rank's own input must stay until it is added.
      */
-    private void sumChunk(long at, int count) {
-        long out = area[rank] + at;
+    private void sumChunk(long at, long out, int count) {
         long a = area[0] + at, b = area[1] + at;
         switch (worldSize) {
             case 2 -> {
@@ -539,6 +625,7 @@ public final class ShmAllReduce implements AutoCloseable {
                     header[p] = new UnsafeBuffer(map).addressOffset();
                     area[p] = header[p] + HEADER_BYTES;
                     peerCapacity[p] = UnsafeApi.getLong(header[p] + CAPACITY_AT);
+                    if (p == 0) resultArea = area[0] + peerCapacity[0] * Float.BYTES;
                     break;
                 }
                 if (abortBefore > generation) {
@@ -571,7 +658,7 @@ public final class ShmAllReduce implements AutoCloseable {
         boolean fits = UnsafeApi.getLongVolatile(null, h + MAGIC_AT) == MAGIC
                 && UnsafeApi.getInt(h + RANK_AT) == p && UnsafeApi.getInt(h + WORLD_AT) == worldSize
                 && UnsafeApi.getLong(h + GENERATION_AT) == generation
-                && map.capacity() >= HEADER_BYTES + UnsafeApi.getLong(h + CAPACITY_AT) * Float.BYTES
+                && map.capacity() >= fileLength(p, UnsafeApi.getLong(h + CAPACITY_AT))
                 && ProcessIdentity.running(UnsafeApi.getLong(h + PID_AT), UnsafeApi.getLong(h + STARTED_AT));
         if (!fits) {
             IoUtil.unmap(map);
@@ -587,6 +674,8 @@ public final class ShmAllReduce implements AutoCloseable {
             peerMaps[p] = null;
         }
         data = null;
+        resultArea = 0;
+        sharedResult.wrap(0, 0);
         if (ownMap != null) {
             IoUtil.unmap(ownMap);
             ownMap = null;

@@ -62,27 +62,49 @@ class ShmAllReduceTest {
         return b;
     }
 
+    /** How a test operation is called: in the area, through a buffer of the caller's (copied), or with a shared result. */
+    enum Kind { AREA, COPY, SHARED }
+
+    private static float[][] reduce(List<ShmAllReduce> ranks, float[][] in, long step, boolean copy) throws Exception {
+        return reduce(ranks, in, step, copy ? Kind.COPY : Kind.AREA);
+    }
+
     /**
      * One operation on every rank at once; each rank's values go into its {@link ShmAllReduce#buffer()} (or, with
-     * {@code copy}, a buffer of its own). Returns each rank's result as floats.
+     * {@link Kind#COPY}, a buffer of its own). Returns each rank's result as floats, read where that rank sees it.
      */
-    private static float[][] reduce(List<ShmAllReduce> ranks, float[][] in, long step, boolean copy) throws Exception {
+    private static float[][] reduce(List<ShmAllReduce> ranks, float[][] in, long step, Kind kind) throws Exception {
         int n = in[0].length;
-        List<AtomicBuffer> bufs = new ArrayList<>();
-        List<Future<?>> done = new ArrayList<>();
+        List<Future<AtomicBuffer>> done = new ArrayList<>();
         for (int r = 0; r < ranks.size(); r++) {
             ShmAllReduce a = ranks.get(r);
-            AtomicBuffer b = copy ? offHeap(in[r]) : a.buffer();
-            if (!copy) for (int i = 0; i < n; i++) b.putFloat(4 * i, in[r][i]);
-            bufs.add(b);
-            done.add(POOL.submit((Callable<Void>) () -> {
+            AtomicBuffer b = kind == Kind.COPY ? offHeap(in[r]) : a.buffer();
+            if (kind != Kind.COPY) for (int i = 0; i < n; i++) b.putFloat(4 * i, in[r][i]);
+            done.add(POOL.submit(() -> {
+                if (kind == Kind.SHARED) return a.allreduceShared(n, step);
                 a.allreduce(b, n, step);
-                return null;
+                return b;
             }));
         }
-        for (Future<?> f : done) f.get(60, TimeUnit.SECONDS);
         float[][] out = new float[ranks.size()][n];
-        for (int r = 0; r < ranks.size(); r++) for (int i = 0; i < n; i++) out[r][i] = bufs.get(r).getFloat(4 * i);
+        for (int r = 0; r < ranks.size(); r++) {
+            AtomicBuffer result;
+            try {
+                result = done.get(r).get(60, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException hung) {
+                // end the operations before the test unmaps their files: a rank still reading would crash the JVM
+                for (ShmAllReduce a : ranks) a.abortBefore(Long.MAX_VALUE);
+                for (Future<AtomicBuffer> f : done) {
+                    try {
+                        f.get(10, TimeUnit.SECONDS);
+                    } catch (Exception ignored) {
+                        // aborted, as asked
+                    }
+                }
+                throw new AssertionError("rank " + r + " did not finish step " + step + " within 60 s", hung);
+            }
+            for (int i = 0; i < n; i++) out[r][i] = result.getFloat(4 * i);
+        }
         return out;
     }
 
@@ -117,7 +139,7 @@ class ShmAllReduceTest {
 
     /**
      * Property style with seeded randomness: 1..8 ranks, chunks of 4..64 KiB, sizes from 0, 1, primes and random
-     * counts (mostly not divisible by the ranks or the chunk), through the area and through the copy path.
+     * counts (mostly not divisible by the ranks or the chunk), through the area, the copy path and the shared result.
      */
     @ParameterizedTest(name = "seed {0}")
     @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
@@ -135,8 +157,8 @@ class ShmAllReduceTest {
             for (int k = 0; k < 6; k++) {
                 int n = k < 3 ? special[rnd.nextInt(special.length)] : rnd.nextInt(k == 5 ? capacity + 1 : 50_000);
                 float[][] in = random(rnd, ranks, n);
-                boolean copy = k % 2 == 1;
-                check(in, reduce(world, in, step, copy), where + ", step " + step + ", n " + n + (copy ? ", copied" : ""));
+                Kind kind = Kind.values()[(k + (int) seed) % 3];
+                check(in, reduce(world, in, step, kind), where + ", step " + step + ", n " + n + ", " + kind);
                 step += 1 + rnd.nextInt(3);
             }
         } finally {
@@ -374,6 +396,52 @@ class ShmAllReduceTest {
     }
 
     @Test
+    void theSharedResultHasTheBitsOfTheInPlaceSumAndHoldsUntilTheNextOperation() throws Exception {
+        Random rnd = new Random(42);
+        List<ShmAllReduce> world = world("shared", 4, 50_000, config(Duration.ofSeconds(20), 4096), 3);
+        try {
+            float[][] in = random(rnd, 4, 49_999);
+            float[][] inPlace = reduce(world, in, 0, Kind.AREA);
+            float[][] shared = reduce(world, in, 1, Kind.SHARED);
+            for (int r = 0; r < 4; r++) assertArrayEquals(inPlace[0], shared[r], "rank " + r);
+            // in place again, then shared with other values: the shared result follows, and mixing kinds is fine
+            float[][] in2 = random(rnd, 4, 1_000);
+            check(in2, reduce(world, in2, 2, Kind.AREA), "in place after shared");
+            check(in2, reduce(world, in2, 3, Kind.SHARED), "shared after in place");
+        } finally {
+            closeAll(world);
+        }
+    }
+
+    @Test
+    void ranksThatCallDifferentOperationsAreToldSo() throws Exception {
+        List<ShmAllReduce> world = world("kinds", 2, 1000, config(Duration.ofSeconds(20), 4096), 1);
+        try {
+            Future<Exception> shared = POOL.submit(() -> {
+                try {
+                    world.get(0).allreduceShared(1000, 5);
+                    return null;
+                } catch (Exception e) {
+                    return e;
+                }
+            });
+            Exception inPlace = null;
+            try {
+                world.get(1).allreduce(world.get(1).buffer(), 1000, 5);
+            } catch (Exception e) {
+                inPlace = e;
+            }
+            for (Exception x : new Exception[] {shared.get(30, TimeUnit.SECONDS), inPlace}) {
+                assertNotNull(x);
+                assertTrue(x.getMessage().contains("every rank must call the same operation") || x instanceof PeerFailureException,
+                        x.toString());
+            }
+        } finally {
+            closeAll(world);
+        }
+    }
+
+    @Test
     void badArgumentsAreRefusedClearly() {
         ShmAllReduceConfig c = config(Duration.ofSeconds(1), 4096);
         assertTrue(assertThrows(IllegalArgumentException.class, () -> new ShmAllReduce("a/b", 10, c)).getMessage().contains("session"));
@@ -397,7 +465,10 @@ class ShmAllReduceTest {
             for (int r = 1; r < 3; r++) {
                 ShmAllReduce a = world.get(r);
                 others.add(POOL.submit((Callable<Void>) () -> {
-                    for (int s = 0; s < 300; s++) a.allreduce(s % 2 == 0 ? a.buffer() : own(a), 100_000, s);
+                    for (int s = 0; s < 300; s++) {
+                        if (s % 3 == 2) a.allreduceShared(100_000, s);
+                        else a.allreduce(s % 3 == 0 ? a.buffer() : own(a), 100_000, s);
+                    }
                     return null;
                 }));
             }
@@ -405,7 +476,8 @@ class ShmAllReduceTest {
             long tid = Thread.currentThread().getId(), before = 0;
             for (int s = 0; s < 300; s++) {
                 if (s == 100) before = mx.getThreadAllocatedBytes(tid);
-                a.allreduce(s % 2 == 0 ? a.buffer() : own, 100_000, s); // the area and the copy path in turn
+                if (s % 3 == 2) a.allreduceShared(100_000, s); // the area, the copy path and the shared result in turn
+                else a.allreduce(s % 3 == 0 ? a.buffer() : own, 100_000, s);
             }
             long perOp = (mx.getThreadAllocatedBytes(tid) - before) / 200;
             for (Future<?> f : others) f.get(60, TimeUnit.SECONDS);

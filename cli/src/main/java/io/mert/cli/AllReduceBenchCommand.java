@@ -40,8 +40,9 @@ final class AllReduceBenchCommand implements Callable<Integer> {
 
     @Option(names = "--transport", split = ",", defaultValue = "ipc",
             description = "transports of ours to time, one row each: ipc (Aeron ring, log buffers in shared memory), udp (Aeron "
-                    + "ring over 127.0.0.1), shm (ranks read each other's buffers in shared memory, float32 only), or a list "
-                    + "such as ipc,shm (default ${DEFAULT-VALUE})")
+                    + "ring over 127.0.0.1), shm (ranks read each other's buffers in shared memory, float32 only), shm-shared "
+                    + "(as shm, with one result that every rank reads instead of a copy in each), or a list such as ipc,shm "
+                    + "(default ${DEFAULT-VALUE})")
     List<String> transports;
 
     @Option(names = "--shm-chunk", description = "shm: chunk size in bytes, the unit of progress between ranks (default: ShmAllReduceConfig's, 1 MiB)")
@@ -88,8 +89,8 @@ final class AllReduceBenchCommand implements Callable<Integer> {
     int run(PrintStream out) throws Exception {
         List<String> kinds = transports.stream().map(t -> t.toLowerCase(Locale.ROOT)).distinct().toList();
         for (String t : kinds) {
-            if (!List.of("ipc", "udp", "shm").contains(t)) {
-                throw new IllegalArgumentException("--transport must be ipc, udp or shm (or a list of them), got " + t);
+            if (!List.of("ipc", "udp", "shm", "shm-shared").contains(t)) {
+                throw new IllegalArgumentException("--transport must be ipc, udp, shm or shm-shared (or a list of them), got " + t);
             }
         }
         List<WireFormat> formats = wires.stream().map(w -> WireFormat.parse(w, "--wire")).distinct().toList();
@@ -110,10 +111,11 @@ final class AllReduceBenchCommand implements Callable<Integer> {
         ShmAllReduceConfig shm = ShmAllReduceConfig.defaults().withPeerTimeout(Duration.ofSeconds(30));
         if (shmChunk != null) shm = shm.withChunkBytes(Math.toIntExact(ByteSize.parse(shmChunk)));
         for (String t : kinds) {
-            if (t.equals("shm")) {
-                out.printf(Locale.ROOT, "  mert shm: shared-memory allreduce, %d JVM processes reading each other's buffers in %s, "
-                        + "chunk %s, reduced in place in its own area (no copy in or out); float32 only%n",
-                        ranks, shm.directory(), ByteSize.format(shm.chunkBytes()));
+            if (t.startsWith("shm")) {
+                out.printf(Locale.ROOT, "  mert %s: shared-memory allreduce, %d JVM processes reading each other's buffers in %s, "
+                        + "chunk %s, %s (no copy in or out); float32 only%n",
+                        t, ranks, shm.directory(), ByteSize.format(shm.chunkBytes()),
+                        t.equals("shm") ? "the sum in every rank's own area" : "one sum in shared memory that every rank reads");
             } else {
                 out.printf(Locale.ROOT, "  mert %s: Aeron ring allreduce, %d JVM processes, one embedded media driver, mtu %d, term %s%n",
                         t, ranks, config.mtuBytes(), ByteSize.format(config.termLength()));
@@ -122,10 +124,10 @@ final class AllReduceBenchCommand implements Callable<Integer> {
         List<Timings> copy = CopyBandwidth.measure(plan);
         Map<String, AllReduceBenchResult> ours = new LinkedHashMap<>();
         for (String t : kinds) {
-            if (t.equals("shm")) {
+            if (t.startsWith("shm")) {
                 // no bytes travel: the peers' float32 values are read where they lie, so a bf16 wire has nothing to save
-                if (formats.contains(WireFormat.FP32)) ours.put("shm/fp32", new ShmBench(ranks, shm, timeout).run(plan));
-                else out.println("  mert shm: skipped (float32 only; add fp32 to --wire)");
+                if (formats.contains(WireFormat.FP32)) ours.put(t + "/fp32", new ShmBench(ranks, shm, timeout, t.equals("shm-shared")).run(plan));
+                else out.println("  mert " + t + ": skipped (float32 only; add fp32 to --wire)");
                 continue;
             }
             AeronRingBench.Transport tr = t.equals("ipc") ? AeronRingBench.Transport.IPC : AeronRingBench.Transport.UDP;

@@ -64,6 +64,12 @@ class AllReduceBenchCommandTest {
             assertTrue(size.startsWith("4") ? algbw >= 0 : algbw > 0, rows.get(1));
             assertEquals(algbw, busbw, 0.0015 + 1e-3 * busbw, "busbw = algbw for n = 2: " + rows.get(1));
         }
+        // one shared result: the rank processes check its sums as they do their own areas
+        String shared = run("--ranks", "3", "--bytes", "1M", "--iters", "5", "--trials", "1", "--transport", "shm,shm-shared",
+                "--python", "/nonexistent/python3");
+        List<String> rows = shared.lines().filter(l -> l.trim().startsWith("1 MiB")).toList();
+        assertEquals(2, rows.size(), shared);
+        assertEquals("shm-shared/fp32", rows.get(1).trim().split("\\s+")[3], rows.get(1));
         // float32 only: a bf16-only run says why it has no shm row
         String bf16 = run("--ranks", "2", "--bytes", "4K", "--iters", "5", "--trials", "1", "--transport", "shm", "--wire", "bf16",
                 "--python", "/nonexistent/python3");

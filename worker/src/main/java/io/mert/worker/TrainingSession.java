@@ -18,12 +18,14 @@ import io.mert.model.config.TrainConfig;
 import io.mert.model.features.Cqt;
 import io.mert.model.optim.AdamW;
 import io.mert.model.optim.DynamicLossScaler;
+import io.mert.model.optim.FlatArrays;
 import io.mert.model.optim.GradientClipper;
 import io.mert.model.optim.ParameterChecksum;
 import io.mert.protocol.ShardPlan;
 import io.mert.protocol.control.StepMetrics;
 import io.mert.protocol.control.StepTimings;
 import io.mert.protocol.frame.WireFormat;
+import org.agrona.concurrent.AtomicBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -62,6 +64,10 @@ final class TrainingSession implements AutoCloseable {
     private INDArray reduceBuffer;            // that, or this rank's area of the shared-memory allreduce
     private INDArray gradients;               // view of reduceBuffer's first paramCount floats
     private UnsafeBuffer wire;                // the same memory as reduceBuffer, for the allreduce
+    private INDArray summedGradients;         // the step's summed gradients: gradients (ring), or the shm's shared result
+    private UnsafeBuffer summed;              // the summed buffer, statistics included
+    private final UnsafeBuffer sharedSum = new UnsafeBuffer(0, 0);
+    private INDArray sharedGradients;         // view of the shm's shared result, remade when it moves (a new generation)
     private final int statsOffset;
     private final int statCount;
     private final ShardPlan plan;
@@ -105,16 +111,16 @@ final class TrainingSession implements AutoCloseable {
      */
     void reduceThrough(ShmAllReduce shared) {
         this.shm = shared;
-        // With shared memory the step computes its gradients straight into this rank's area, which the allreduce sums
-        // in place: no copy in, no copy out (two passes over the gradients per step). The area is remapped with each
-        // generation, so the views are made again here.
+        // With shared memory the step computes its gradients straight into this rank's area, and the allreduce sums the
+        // areas into one result that every rank's update reads where it lies: no copy in, out, or all-gather. The area
+        // is remapped with each generation, so the views are made again here.
         if (shared == null) {
             reduceInto(ownReduceBuffer);
         } else {
             if (shared.capacityFloats() < paramCount + statCount) {
                 throw new IllegalArgumentException("shared-memory area of " + shared.capacityFloats() + " floats for " + (paramCount + statCount));
             }
-            reduceInto(io.mert.model.optim.FlatArrays.floatsAt(shared.buffer().addressOffset(), paramCount + statCount));
+            reduceInto(FlatArrays.floatsAt(shared.buffer().addressOffset(), paramCount + statCount));
         }
     }
 
@@ -122,6 +128,19 @@ final class TrainingSession implements AutoCloseable {
         reduceBuffer = buffer;
         gradients = buffer.get(NDArrayIndex.interval(0, paramCount));
         wire = new UnsafeBuffer(buffer.data().addressPointer().address(), Math.toIntExact((paramCount + statCount) * Float.BYTES));
+        summed = wire;
+        summedGradients = gradients;
+        sharedGradients = null;
+    }
+
+    /** Points the summed views at the shm's shared result of this step; a new view only when the result moved. */
+    private void readSharedResult(AtomicBuffer result) {
+        if (sharedGradients == null || sharedSum.addressOffset() != result.addressOffset()) {
+            sharedSum.wrap(result.addressOffset(), result.capacity());
+            sharedGradients = FlatArrays.floatsAt(result.addressOffset(), paramCount);
+        }
+        summed = sharedSum;
+        summedGradients = sharedGradients;
     }
 
     /** {@code distributed_training.allreduce_transport}: the Aeron ring or shared memory. */
@@ -198,7 +217,7 @@ final class TrainingSession implements AutoCloseable {
         long t2 = System.nanoTime();
 
         // the statistics (counts, loss sums) stay float32 whatever the gradients' wire format
-        if (shm != null) shm.allreduce(wire, Math.toIntExact(reduceBuffer.length()), step); // float32 only: no tail to mark
+        if (shm != null) readSharedResult(shm.allreduceShared(Math.toIntExact(reduceBuffer.length()), step)); // float32 only
         else ring.allreduce(wire, Math.toIntExact(reduceBuffer.length()), statCount, step);
         long t3 = System.nanoTime();
 
@@ -208,8 +227,10 @@ final class TrainingSession implements AutoCloseable {
         }
         double supervised = stat(SUPERVISED);
         double unscale = Math.max(supervised, 1) * lossScale; // fp16: the gradients are those of loss x scale
-        if (unscale != 1) gradients.divi(unscale);
-        double gradNorm = clipper.clip(gradients);
+        // The summed gradients are only read (with shm every rank on the host reads the same memory): as fairseq's FP16
+        // optimizer does, the 1/unscale and clip factors become one multiplier that the update applies as it reads.
+        double gradNorm = GradientClipper.l2Norm(summedGradients) / unscale;
+        float gradScale = (float) (clipper.coefficient(gradNorm) / unscale);
         // Every rank holds the same summed gradients, so every rank skips a non-finite update alike (and every
         // rank's loss scaler takes the same decision).
         boolean overflow = false;
@@ -218,11 +239,11 @@ final class TrainingSession implements AutoCloseable {
             if (overflow) {
                 LOG.info("step {}: fp16 gradient overflow, update skipped; loss scale {} -> {}", step, lossScale, scaler.scale());
             } else {
-                optimizer.step(network.parameters(), gradients, lr);
+                optimizer.step(network.parameters(), summedGradients, lr, gradScale);
                 scaler.update();
             }
         } else if (Double.isFinite(gradNorm)) {
-            optimizer.step(network.parameters(), gradients, lr);
+            optimizer.step(network.parameters(), summedGradients, lr, gradScale);
         } else {
             LOG.warn("step {}: gradient norm is {}, update skipped", step, gradNorm);
         }
@@ -258,7 +279,7 @@ final class TrainingSession implements AutoCloseable {
     }
 
     private double stat(int slot) {
-        return wire.getFloat(statsOffset + slot * Float.BYTES);
+        return summed.getFloat(statsOffset + slot * Float.BYTES);
     }
 
     /**
@@ -368,13 +389,13 @@ final class TrainingSession implements AutoCloseable {
             completedSteps = -1;
         }
         int n = Math.toIntExact(paramCount);
-        org.agrona.concurrent.AtomicBuffer[] parts = {manifest, wire(params), wire(expAvg), wire(expAvgSq)};
+        AtomicBuffer[] parts = {manifest, wire(params), wire(expAvg), wire(expAvgSq)};
         int[] counts = {MANIFEST_LONGS * Long.BYTES / Float.BYTES, n, n, n};
         long bytes = ring.transferState(parts, counts, donor, receive, idleTimeout);
         if (receive) {
-            io.mert.model.optim.FlatArrays.markHostWritten(params);
-            io.mert.model.optim.FlatArrays.markHostWritten(expAvg);
-            io.mert.model.optim.FlatArrays.markHostWritten(expAvgSq);
+            FlatArrays.markHostWritten(params);
+            FlatArrays.markHostWritten(expAvg);
+            FlatArrays.markHostWritten(expAvgSq);
             verifyReceived(manifest, expectedStep, donor, params, expAvg, expAvgSq);
             optimizer.setStepCount(manifest.getLong(M_OPTIMIZER_STEP * Long.BYTES));
             if (scaler != null) {
@@ -416,7 +437,7 @@ final class TrainingSession implements AutoCloseable {
 
     /** The memory of a flat float array, for Aeron (the address includes a view's offset). */
     private static UnsafeBuffer wire(INDArray flat) {
-        INDArray f = io.mert.model.optim.FlatArrays.requireFlatFloat(flat, "state buffer");
+        INDArray f = FlatArrays.requireFlatFloat(flat, "state buffer");
         Nd4j.getAffinityManager().ensureLocation(f, org.nd4j.linalg.api.concurrency.AffinityManager.Location.HOST);
         return new UnsafeBuffer(f.data().addressPointer().address(), Math.toIntExact(f.length() * Float.BYTES));
     }

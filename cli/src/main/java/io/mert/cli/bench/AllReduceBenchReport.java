@@ -22,12 +22,13 @@ public final class AllReduceBenchReport {
     public static void print(PrintStream out, int ranks, Map<String, AllReduceBenchResult> ours, List<Timings> gloo, List<Timings> copy) {
         out.println("  time/op: median over trials of the slowest rank's loop time / iterations; GB/s = 1e9 bytes/s");
         out.println("  algbw = float32 bytes / time (for either wire); busbw = algbw * 2(n-1)/n (nccl-tests); copy = one-thread memcpy of that size");
-        out.println("  via = transport/wire of ours: ipc or udp (Aeron ring), shm (ranks read each other's buffers in shared memory)");
+        out.println("  via = transport/wire of ours: ipc or udp (Aeron ring), shm (ranks read each other's buffers in shared memory;"
+                + " shm-shared: one sum that every rank reads)");
         out.println("  mert cpu = CPU time of all rank JVMs per operation (median over trials; media driver not included)");
-        out.printf(Locale.ROOT, "%9s %6s %8s | %10s %7s %7s %6s | %10s %7s %7s %6s | %7s | %9s %9s | %9s%n",
+        out.printf(Locale.ROOT, "%9s %6s %15s | %10s %7s %7s %6s | %10s %7s %7s %6s | %7s | %9s %9s | %9s%n",
                 "size", "iters", "via", "mert t/op", "algbw", "busbw", "spread", "gloo t/op", "algbw", "busbw", "spread",
                 "copy", "busbw", "busbw", "mert cpu");
-        out.printf(Locale.ROOT, "%9s %6s %8s | %10s %7s %7s %6s | %10s %7s %7s %6s | %7s | %9s %9s | %9s%n",
+        out.printf(Locale.ROOT, "%9s %6s %15s | %10s %7s %7s %6s | %10s %7s %7s %6s | %7s | %9s %9s | %9s%n",
                 "", "", "", "", "GB/s", "GB/s", "", "", "GB/s", "GB/s", "", "GB/s", "mert/gloo", "mert/copy", "per op");
         int sizes = copy.size();
         for (int i = 0; i < sizes; i++) {
@@ -47,7 +48,7 @@ public final class AllReduceBenchReport {
                             Bandwidth.algorithmic(g.bytes(), g.secondsPerOp()) / 1e9, gBus / 1e9, 100 * g.spread());
                     ratio = String.format(Locale.ROOT, "%.2fx", mBus / gBus);
                 }
-                out.printf(Locale.ROOT, "%9s %6d %8s | %10s %7.3f %7.3f %5.0f%% | %s | %7.2f | %9s %9s | %9s%n",
+                out.printf(Locale.ROOT, "%9s %6d %15s | %10s %7.3f %7.3f %5.0f%% | %s | %7.2f | %9s %9s | %9s%n",
                         ByteSize.format(m.bytes()), m.iterations(), e.getKey(), time(m.secondsPerOp()),
                         Bandwidth.algorithmic(m.bytes(), m.secondsPerOp()) / 1e9, mBus / 1e9, 100 * m.spread(),
                         glooCols, copyRate / 1e9, ratio, String.format(Locale.ROOT, "%.2f", mBus / copyRate),

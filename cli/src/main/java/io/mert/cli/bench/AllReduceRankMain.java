@@ -50,7 +50,10 @@ public final class AllReduceRankMain {
              RingAllReduce allReduce = new RingAllReduce(aeron, ring.get(rank), config)) {
             allReduce.startGeneration(1, rank, ring);
             UnsafeBuffer buffer = new UnsafeBuffer(ByteBuffer.allocateDirect((int) plan.largest()).order(ByteOrder.nativeOrder()));
-            run(allReduce::allreduce, buffer, rank, ring.size(), plan, System.out);
+            run((b, floats, step) -> {
+                allReduce.allreduce(b, floats, step);
+                return b;
+            }, buffer, rank, ring.size(), plan, System.out);
             System.out.println(STATS + " rank " + rank + ": " + allReduce.directForwards() + " chunks forwarded straight from the log, "
                     + allReduce.bufferedSends() + " sent from the buffer, " + allReduce.idleCalls() + " idle calls");
         }
@@ -62,9 +65,12 @@ public final class AllReduceRankMain {
                 .getProcessCpuTime();
     }
 
-    /** One allreduce of {@code floats} floats of a buffer, as step {@code step}: ours over Aeron or shared memory. */
+    /**
+     * One allreduce of {@code floats} floats of a buffer, as step {@code step}: ours over Aeron or shared memory.
+     * Returns where the sum is: the buffer itself, or a result shared by all ranks.
+     */
     interface Operation {
-        void allreduce(AtomicBuffer buffer, int floats, long step) throws Exception;
+        AtomicBuffer allreduce(AtomicBuffer buffer, int floats, long step) throws Exception;
     }
 
     static void run(Operation allReduce, AtomicBuffer buffer, int rank, int ranks, BenchPlan plan, PrintStream out) throws Exception {
@@ -73,10 +79,10 @@ public final class AllReduceRankMain {
             int floats = (int) (s.bytes() / Float.BYTES);
             // small integers (sums below 256): exact in float32 and in bfloat16, so the check is exact for either wire
             for (int i = 0; i < floats; i++) buffer.putFloat(i * Float.BYTES, i % 7 + rank);
-            allReduce.allreduce(buffer, floats, step++);
+            AtomicBuffer result = allReduce.allreduce(buffer, floats, step++);
             for (int i = 0; i < floats; i++) {
                 float expected = (i % 7) * ranks + ranks * (ranks - 1) / 2f;
-                float got = buffer.getFloat(i * Float.BYTES);
+                float got = result.getFloat(i * Float.BYTES);
                 if (got != expected) {
                     throw new IllegalStateException("rank " + rank + ": wrong sum at float " + i + " of " + floats
                             + ": " + got + ", expected " + expected);

@@ -10,20 +10,23 @@ import java.util.List;
 /**
  * Our shared-memory allreduce ({@link io.mert.allreduce.ShmAllReduce}) with every rank in its own JVM
  * ({@link ShmRankMain}): the ranks map each other's files in the config's directory and read the peers' buffers
- * where they lie. No media driver. The ranks reduce in place in the allreduce's own area ({@code buffer()}), as a
- * trainer that writes its gradients there would, so no copy in or out is timed.
+ * where they lie. No media driver. The ranks reduce the allreduce's own area ({@code buffer()}), as a trainer that
+ * writes its gradients there would, so no copy in or out is timed; the sum goes back into every rank's area, or, with
+ * {@code shared}, into one result that every rank reads ({@link io.mert.allreduce.ShmAllReduce#allreduceShared}).
  */
 public final class ShmBench {
 
     private final int ranks;
     private final ShmAllReduceConfig config;
     private final Duration timeout;
+    private final boolean shared;
 
-    public ShmBench(int ranks, ShmAllReduceConfig config, Duration timeout) {
+    public ShmBench(int ranks, ShmAllReduceConfig config, Duration timeout, boolean shared) {
         if (ranks < 2) throw new IllegalArgumentException("--ranks must be at least 2, got " + ranks);
         this.ranks = ranks;
         this.config = config;
         this.timeout = timeout;
+        this.shared = shared;
     }
 
     public AllReduceBenchResult run(BenchPlan plan) throws IOException, InterruptedException {
@@ -32,7 +35,7 @@ public final class ShmBench {
         for (int r = 0; r < ranks; r++) {
             List<String> cmd = new ArrayList<>(JavaCommand.forMainClass(ShmRankMain.class, 0));
             cmd.addAll(List.of(config.directory().toString(), session, Integer.toString(r), Integer.toString(ranks), plan.encode(),
-                    Integer.toString(plan.trials()), Integer.toString(config.chunkBytes())));
+                    Integer.toString(plan.trials()), Integer.toString(config.chunkBytes()), shared ? "shared" : "in-place"));
             commands.add(cmd);
         }
         return RankProcesses.run(commands, plan, timeout);

@@ -85,6 +85,16 @@ public final class AdamW {
      * {@code grads} is left unchanged.
      */
     public void step(INDArray params, INDArray grads, double lr) {
+        step(params, grads, lr, 1f);
+    }
+
+    /**
+     * One update from the gradients {@code grads × gradScale}, multiplied as they are read (fairseq's FP16 optimizer
+     * folds its unscale and clip factors into one multiplier the same way): {@code grads} is only read, so it may be
+     * memory that other processes read too. A scale of 1 gives exactly {@link #step(INDArray, INDArray, double)}.
+     */
+    public void step(INDArray params, INDArray grads, double lr, float gradScale) {
+        if (!Float.isFinite(gradScale)) throw new IllegalArgumentException("gradScale must be finite, got " + gradScale);
         INDArray p = FlatArrays.requireFlatFloat(params, size, "params");
         INDArray g = FlatArrays.requireFlatFloat(grads, size, "grads");
         if (!(lr >= 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("lr must be finite and >= 0, got " + lr);
@@ -100,7 +110,7 @@ public final class AdamW {
         float decay = config.weightDecay() != 0 && lr != 0 ? (float) (-config.weightDecay() * lr) : 0f;
         for (FusedUpdate lane : lanes) {
             lane.set((float) beta1, (float) (1 - beta1), (float) beta2, (float) (1 - beta2), (float) config.eps(), decay,
-                    (float) -stepSize);
+                    (float) -stepSize, gradScale);
         }
         run(p, g);
         FlatArrays.markHostWritten(p);
@@ -149,9 +159,11 @@ public final class AdamW {
         private final float[] gb = new float[BLOCK];
         private final float[] mb = new float[BLOCK];
         private final float[] vb = new float[BLOCK];
-        private float beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps, decay, negStepSize;
+        private float beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps, decay, negStepSize, gradScale;
 
-        void set(float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float eps, float decay, float negStepSize) {
+        void set(float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float eps, float decay, float negStepSize,
+                 float gradScale) {
+            this.gradScale = gradScale;
             this.beta1 = beta1;
             this.oneMinusBeta1 = oneMinusBeta1;
             this.beta2 = beta2;
@@ -185,9 +197,10 @@ public final class AdamW {
 
         private void update(int len) {
             float b1 = beta1, c1 = oneMinusBeta1, b2 = beta2, c2 = oneMinusBeta2, e = eps, d = decay, s = negStepSize;
+            float gs = gradScale;
             float[] p = pb, g = gb, m = mb, v = vb;
             for (int i = 0; i < len; i++) {
-                float gi = g[i];
+                float gi = g[i] * gs; // exact when gs is 1
                 float mi = m[i] * b1 + gi * c1;
                 float vi = v[i] * b2 + (gi * gi) * c2;
                 float pi = p[i];

@@ -37,11 +37,22 @@ public final class GradientClipper {
     public double clip(INDArray grads) {
         INDArray g = FlatArrays.requireFlatFloat(grads, "grads");
         double norm = l2Norm(g);
+        double coef = coefficient(norm);
+        if (coef < 1) g.muli(coef);
+        return norm;
+    }
+
+    /**
+     * The factor {@link #clip} would scale gradients of norm {@code norm} by: {@code maxNorm / (norm + 1e-6)} when that
+     * is below 1, else 1 (also with clipping off or a norm that is not finite). For callers that apply it as they read
+     * the gradients instead of writing them.
+     */
+    public double coefficient(double norm) {
         if (maxNorm > 0 && Double.isFinite(norm)) {
             double coef = maxNorm / (norm + 1e-6);
-            if (coef < 1) g.muli(coef);
+            if (coef < 1) return coef;
         }
-        return norm;
+        return 1;
     }
 
     /** Deterministic L2 norm of a flat float buffer, accumulated in double. */

@@ -108,6 +108,31 @@ class AdamWTest {
     }
 
     @Test
+    void aGradientScaleIsTheSameAsScaledGradientsAndLeavesThemUnchanged() {
+        int n = 70_001;
+        Random r = new Random(11);
+        float[] p0 = new float[n];
+        for (int i = 0; i < n; i++) p0[i] = (float) r.nextGaussian();
+        AdamW folded = new AdamW(n, AdamW.Config.mert(), 2);
+        AdamW prescaled = new AdamW(n, AdamW.Config.mert(), 1);
+        INDArray pFolded = Nd4j.createFromArray(p0.clone()), pPrescaled = Nd4j.createFromArray(p0.clone());
+        for (float scale : new float[] {3.0517578e-5f, 0.37f, 1f}) {
+            float[] g = new float[n], scaled = new float[n];
+            for (int i = 0; i < n; i++) {
+                g[i] = (float) (r.nextGaussian() * 1e4 * gradScale(i));
+                scaled[i] = g[i] * scale;
+            }
+            INDArray grads = Nd4j.createFromArray(g.clone());
+            folded.step(pFolded, grads, 1e-3, scale);
+            prescaled.step(pPrescaled, Nd4j.createFromArray(scaled), 1e-3);
+            assertArrayEquals(g, grads.toFloatVector(), "the gradients are only read");
+        }
+        assertArrayEquals(pPrescaled.toFloatVector(), pFolded.toFloatVector(), "parameters");
+        assertArrayEquals(prescaled.expAvgSq().toFloatVector(), folded.expAvgSq().toFloatVector(), "exp_avg_sq");
+        assertThrows(IllegalArgumentException.class, () -> folded.step(pFolded, Nd4j.createFromArray(new float[n]), 1e-3, Float.NaN));
+    }
+
+    @Test
     void threadCountDoesNotChangeABit() {
         // large enough for three lanes, and not a multiple of the block size or the lane count
         int n = 3 * (1 << 18) + 12_345;

@@ -47,6 +47,16 @@ class GradientClipperTest {
         double coef = maxNorm / (before + 1e-6);
         for (int i = 0; i < N; i++) assertEquals(g[i] * coef, clipped[i], Math.ulp(g[i]) * 2, "grad " + i);
         assertEquals(maxNorm, naiveNorm(clipped, 0, N), maxNorm * 1e-5);
+        assertEquals(coef, new GradientClipper(maxNorm).coefficient(before), 0, "the factor clip applied");
+    }
+
+    @Test
+    void theCoefficientIsOneWhenNothingIsClipped() {
+        assertEquals(1, new GradientClipper(2).coefficient(1.5));
+        assertEquals(1, new GradientClipper(0).coefficient(1e9), "clipping off");
+        assertEquals(1, new GradientClipper(1).coefficient(Double.POSITIVE_INFINITY), "not finite: the caller skips the update");
+        assertEquals(1, new GradientClipper(1).coefficient(Double.NaN));
+        assertEquals(0.5 / (2 + 1e-6), new GradientClipper(0.5).coefficient(2), 0);
     }
 
     @Test
