@@ -414,6 +414,38 @@ class ShmAllReduceTest {
     }
 
     @Test
+    void aSilentPeerFailsASharedOperationWithinTheTimeout() throws Exception {
+        List<ShmAllReduce> world = world("silent-shared", 3, 10_000, config(Duration.ofMillis(1500), 4096), 1);
+        try {
+            Random rnd = new Random(4);
+            float[][] in = random(rnd, 3, 9_999);
+            check(in, reduce(world, in, 0, Kind.SHARED), "step 0");
+            // rank 2 stops after step 0: the others wait for it in step 1 and must name it
+            List<Future<PeerFailureException>> f = new ArrayList<>();
+            for (int r = 0; r < 2; r++) {
+                ShmAllReduce a = world.get(r);
+                f.add(POOL.submit(() -> {
+                    try {
+                        a.allreduceShared(9_999, 1);
+                        return null;
+                    } catch (PeerFailureException e) {
+                        return e;
+                    }
+                }));
+            }
+            long t0 = System.nanoTime();
+            for (int r = 0; r < 2; r++) {
+                PeerFailureException e = f.get(r).get(20, TimeUnit.SECONDS);
+                assertNotNull(e, "rank " + r + " must not complete without rank 2");
+                assertEquals(2, e.peerRank(), "rank " + r + " names the silent rank: " + e.getMessage());
+            }
+            assertTrue((System.nanoTime() - t0) / 1e9 < 10, "failure must be reported about the timeout");
+        } finally {
+            closeAll(world);
+        }
+    }
+
+    @Test
     void ranksThatCallDifferentOperationsAreToldSo() throws Exception {
         List<ShmAllReduce> world = world("kinds", 2, 1000, config(Duration.ofSeconds(20), 4096), 1);
         try {
