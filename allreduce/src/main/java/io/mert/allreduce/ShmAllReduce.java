@@ -69,6 +69,13 @@ import java.util.regex.Pattern;
 public final class ShmAllReduce implements AutoCloseable {
 
     static final long MAGIC = 0x4d45525453484d31L; // "MERTSHM1"
+    /**
+     * Whether sums use the Vector API ({@link VectorChunkSum}): when the JVM runs with {@code --add-modules
+     * jdk.incubator.vector} (the {@code mert} launcher and the benchmark's rank processes do), unless
+     * {@code -Dmert.allreduce.vector=false}. Otherwise a scalar loop, with the same bits and about half the speed.
+     */
+    public static final boolean VECTOR_SUM = !"false".equals(System.getProperty("mert.allreduce.vector"))
+            && ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
     private static final Pattern SESSION = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
     private static final int LINE = 128; // a counter per 128 bytes: no false sharing, also with adjacent-line prefetch
     // line 0, written once before the file is renamed into place
@@ -107,6 +114,8 @@ public final class ShmAllReduce implements AutoCloseable {
     private UnsafeBuffer data;
     private final UnsafeBuffer sharedResult = new UnsafeBuffer(0, 0); // rewrapped per shared operation: no allocation
     private long resultArea;                 // address of the shared result area (in rank 0's file), once mapped
+    private int resultAt;                    // its byte offset in rank 0's file
+    private ByteBuffer[] maps = new ByteBuffer[0]; // each rank's file in native byte order, for the vectorised sum
     private long ownHeader;
     private MappedByteBuffer[] peerMaps = new MappedByteBuffer[0];
     private long[] header = new long[0];     // address of each rank's header (this rank's too)
@@ -216,6 +225,7 @@ public final class ShmAllReduce implements AutoCloseable {
             header = new long[worldSize];
             area = new long[worldSize];
             peerMaps = new MappedByteBuffer[worldSize];
+            maps = new ByteBuffer[worldSize];
             peerCapacity = new long[worldSize];
             segmentStart = new int[worldSize];
             segmentSize = new int[worldSize];
@@ -293,7 +303,8 @@ public final class ShmAllReduce implements AutoCloseable {
             header[rank] = h;
             area[rank] = h + HEADER_BYTES;
             peerCapacity[rank] = capacityFloats;
-            if (rank == 0) resultArea = area[0] + (long) capacityFloats * Float.BYTES;
+            maps[rank] = map.duplicate().order(ByteOrder.nativeOrder());
+            if (rank == 0) setResultArea(capacityFloats);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the allreduce's shared-memory file " + target, e);
         }
@@ -441,7 +452,7 @@ public final class ShmAllReduce implements AutoCloseable {
             int first = segmentStart[rank] + c * chunkFloats;
             int count = Math.min(chunkFloats, segmentStart[rank] + segmentSize[rank] - first);
             long at = (long) first * Float.BYTES;
-            sumChunk(at, area[rank] + at, count);
+            sumChunk(at, false, count);
             UnsafeApi.putLongRelease(null, ownHeader + REDUCED_AT, progress + c + 1);
             beat();
             if (left > 0) left -= gatherAvailable(progress);
@@ -478,7 +489,7 @@ public final class ShmAllReduce implements AutoCloseable {
             int first = segmentStart[rank] + c * chunkFloats;
             int count = Math.min(chunkFloats, segmentStart[rank] + segmentSize[rank] - first);
             long at = (long) first * Float.BYTES;
-            sumChunk(at, resultArea + at, count);
+            sumChunk(at, true, count);
             UnsafeApi.putLongRelease(null, ownHeader + REDUCED_AT, progress + c + 1);
             beat();
         }
@@ -522,7 +533,13 @@ public final class ShmAllReduce implements AutoCloseable {
      * ranks in one pass (in place too: each element is read before it is written); more through {@link #scratch}, as
      * a rank's own input must stay until it is added.
      */
-    private void sumChunk(long at, long out, int count) {
+    private void sumChunk(long at, boolean intoResult, int count) {
+        if (VECTOR_SUM) {
+            int inAt = Math.toIntExact(HEADER_BYTES + at);
+            VectorChunkSum.sum(maps, worldSize, inAt, intoResult ? maps[0] : maps[rank], intoResult ? resultAt + (int) at : inAt, count);
+            return;
+        }
+        long out = (intoResult ? resultArea : area[rank]) + at;
         long a = area[0] + at, b = area[1] + at;
         switch (worldSize) {
             case 2 -> {
@@ -612,6 +629,12 @@ public final class ShmAllReduce implements AutoCloseable {
         };
     }
 
+    /** The shared result area follows rank 0's data area of {@code rank0Capacity} floats. */
+    private void setResultArea(long rank0Capacity) {
+        resultAt = Math.toIntExact(HEADER_BYTES + rank0Capacity * Float.BYTES);
+        resultArea = area[0] + rank0Capacity * Float.BYTES;
+    }
+
     /** Maps every peer's file of this generation, waiting (within the peer timeout) for each to appear. */
     private void mapPeers() throws PeerFailureException {
         long deadline = System.nanoTime() + config.peerTimeout().toNanos();
@@ -625,7 +648,8 @@ public final class ShmAllReduce implements AutoCloseable {
                     header[p] = new UnsafeBuffer(map).addressOffset();
                     area[p] = header[p] + HEADER_BYTES;
                     peerCapacity[p] = UnsafeApi.getLong(header[p] + CAPACITY_AT);
-                    if (p == 0) resultArea = area[0] + peerCapacity[0] * Float.BYTES;
+                    maps[p] = map.duplicate().order(ByteOrder.nativeOrder());
+                    if (p == 0) setResultArea(peerCapacity[0]);
                     break;
                 }
                 if (abortBefore > generation) {
@@ -673,6 +697,7 @@ public final class ShmAllReduce implements AutoCloseable {
             if (peerMaps[p] != null) IoUtil.unmap(peerMaps[p]);
             peerMaps[p] = null;
         }
+        java.util.Arrays.fill(maps, null);
         data = null;
         resultArea = 0;
         sharedResult.wrap(0, 0);

@@ -64,7 +64,9 @@ class ShmAllReduceProcessTest {
     private void start(String session, int world, int floats, long timeoutMs, int steps, int[] nextRank) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         for (int r = 0; r < world; r++) {
-            ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-XX:+UseSerialGC",
+            // even ranks sum with the Vector API, odd ones with the scalar loop: the two must work together
+            String vector = r % 2 == 0 ? "--add-modules=jdk.incubator.vector" : "-Dmert.allreduce.vector=false";
+            ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-XX:+UseSerialGC", vector,
                     "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
                     ShmRankProcess.class.getName(), dir.toString(), session, Integer.toString(r), Integer.toString(world),
                     Integer.toString(floats), Long.toString(timeoutMs), Integer.toString(steps), Integer.toString(nextRank[r]));

@@ -18,6 +18,8 @@ final class JavaCommand {
                 "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
                 "--add-opens", "java.base/java.nio=ALL-UNNAMED",
                 "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+                // the shared-memory allreduce's vectorised sum (ShmAllReduce.VECTOR_SUM)
+                "--add-modules", "jdk.incubator.vector",
                 "-Xms64m", "-Xmx256m", "-XX:MaxDirectMemorySize=" + directMiB + "m", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("java.class.path"), main.getName());
     }

@@ -36,7 +36,8 @@ public final class NodeProcesses implements AutoCloseable {
     public Process start(String name, List<String> wrapper, List<String> jvmOptions, List<String> args) throws IOException {
         List<String> cmd = new ArrayList<>(wrapper);
         cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx768m", "-XX:+UseSerialGC",
+                "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector",
+                "-Xmx768m", "-XX:+UseSerialGC",
                 // every collection with its pause, beside the node's log: report() sums them
                 "-Xlog:gc:file=" + gcLog(name) + "::filecount=0"));
         cmd.addAll(jvmOptions);

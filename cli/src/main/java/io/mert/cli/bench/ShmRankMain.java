@@ -35,7 +35,8 @@ public final class ShmRankMain {
                         return b;
                     };
             AllReduceRankMain.run(operation, allReduce.buffer(), rank, ranks, plan, System.out);
-            System.out.println(AllReduceRankMain.STATS + " rank " + rank + " (shm): " + allReduce.idleCalls() + " idle calls");
+            System.out.println(AllReduceRankMain.STATS + " rank " + rank + " (shm): " + allReduce.idleCalls() + " idle calls, "
+                    + (ShmAllReduce.VECTOR_SUM ? "vectorised" : "scalar") + " sum");
         }
     }
 }
