@@ -445,6 +445,42 @@ class ShmAllReduceTest {
         }
     }
 
+    /**
+     * More ranks than cores, and every rank overwrites its input as soon as an operation returns (as training does
+     * with its next gradients): no rank may still be reading an input for the shared result when its owner returns,
+     * or the result that the others read would change under them. Integer inputs: exact sums.
+     */
+    @Test
+    void ranksOverwritingTheirInputAsSoonAsAnOperationReturnsNeverChangeTheSharedResult() throws Exception {
+        int ranks = 6, n = 40_000, ops = 150;
+        List<ShmAllReduce> world = world("overwrite", ranks, n, config(Duration.ofSeconds(30), 4096), 1);
+        try {
+            List<Future<String>> done = new ArrayList<>();
+            for (int r = 0; r < ranks; r++) {
+                ShmAllReduce a = world.get(r);
+                int rank = r;
+                done.add(POOL.submit(() -> {
+                    AtomicBuffer in = a.buffer();
+                    for (int step = 0; step < ops; step++) {
+                        for (int i = 0; i < n; i++) in.putFloat(4 * i, (i + step) % 97 + rank);
+                        AtomicBuffer sum = a.allreduceShared(n, step);
+                        for (int i = 0; i < n; i++) {
+                            float expected = ranks * ((i + step) % 97) + ranks * (ranks - 1) / 2f;
+                            if (sum.getFloat(4 * i) != expected) {
+                                return "rank " + rank + ", step " + step + ", element " + i + ": " + sum.getFloat(4 * i) + " for " + expected;
+                            }
+                        }
+                        for (int i = 0; i < n; i++) in.putFloat(4 * i, Float.NaN); // the next step's work begins here
+                    }
+                    return null;
+                }));
+            }
+            for (Future<String> f : done) assertNull(f.get(120, TimeUnit.SECONDS));
+        } finally {
+            closeAll(world);
+        }
+    }
+
     @Test
     void ranksThatCallDifferentOperationsAreToldSo() throws Exception {
         List<ShmAllReduce> world = world("kinds", 2, 1000, config(Duration.ofSeconds(20), 4096), 1);
