@@ -133,6 +133,34 @@ class ShmAllReduceTest {
         return x;
     }
 
+    /** An operation of one rank, as a test calls it. */
+    private interface Operation {
+        void run(ShmAllReduce rank) throws PeerFailureException;
+    }
+
+    /** Ranks 0 and 1 run {@code op} while rank 2 stays silent: both must fail naming rank 2, at about the timeout. */
+    private static void assertRanks0And1NameSilentRank2(List<ShmAllReduce> world, Operation op) throws Exception {
+        List<Future<PeerFailureException>> f = new ArrayList<>();
+        for (int r = 0; r < 2; r++) {
+            ShmAllReduce a = world.get(r);
+            f.add(POOL.submit(() -> {
+                try {
+                    op.run(a);
+                    return null;
+                } catch (PeerFailureException e) {
+                    return e;
+                }
+            }));
+        }
+        long t0 = System.nanoTime();
+        for (int r = 0; r < 2; r++) {
+            PeerFailureException e = f.get(r).get(20, TimeUnit.SECONDS);
+            assertNotNull(e, "rank " + r + " must not complete without rank 2");
+            assertEquals(2, e.peerRank(), "rank " + r + " names the silent rank: " + e.getMessage());
+        }
+        assertTrue((System.nanoTime() - t0) / 1e9 < 10, "failure must be reported about the timeout");
+    }
+
     private static void closeAll(List<ShmAllReduce> ranks) {
         ranks.forEach(ShmAllReduce::close);
     }
@@ -204,25 +232,7 @@ class ShmAllReduceTest {
             float[][] in = random(rnd, 3, 30_000);
             check(in, reduce(world, in, 0, false), "step 0");
             // rank 2 stops: it does not take part in step 1
-            List<Future<PeerFailureException>> f = new ArrayList<>();
-            for (int r = 0; r < 2; r++) {
-                ShmAllReduce a = world.get(r);
-                f.add(POOL.submit(() -> {
-                    try {
-                        a.allreduce(a.buffer(), 30_000, 1);
-                        return null;
-                    } catch (PeerFailureException e) {
-                        return e;
-                    }
-                }));
-            }
-            long t0 = System.nanoTime();
-            for (int r = 0; r < 2; r++) {
-                PeerFailureException e = f.get(r).get(20, TimeUnit.SECONDS);
-                assertNotNull(e, "rank " + r + " must not complete without rank 2");
-                assertEquals(2, e.peerRank(), "rank " + r + " names the silent rank: " + e.getMessage());
-            }
-            assertTrue((System.nanoTime() - t0) / 1e9 < 10, "failure must be reported about the timeout");
+            assertRanks0And1NameSilentRank2(world, a -> a.allreduce(a.buffer(), 30_000, 1));
             // the failed generation is over for the survivors
             ShmAllReduce r0 = world.get(0);
             IllegalStateException over = assertThrows(IllegalStateException.class, () -> r0.allreduce(r0.buffer(), 10, 2));
@@ -421,25 +431,7 @@ class ShmAllReduceTest {
             float[][] in = random(rnd, 3, 9_999);
             check(in, reduce(world, in, 0, Kind.SHARED), "step 0");
             // rank 2 stops after step 0: the others wait for it in step 1 and must name it
-            List<Future<PeerFailureException>> f = new ArrayList<>();
-            for (int r = 0; r < 2; r++) {
-                ShmAllReduce a = world.get(r);
-                f.add(POOL.submit(() -> {
-                    try {
-                        a.allreduceShared(9_999, 1);
-                        return null;
-                    } catch (PeerFailureException e) {
-                        return e;
-                    }
-                }));
-            }
-            long t0 = System.nanoTime();
-            for (int r = 0; r < 2; r++) {
-                PeerFailureException e = f.get(r).get(20, TimeUnit.SECONDS);
-                assertNotNull(e, "rank " + r + " must not complete without rank 2");
-                assertEquals(2, e.peerRank(), "rank " + r + " names the silent rank: " + e.getMessage());
-            }
-            assertTrue((System.nanoTime() - t0) / 1e9 < 10, "failure must be reported about the timeout");
+            assertRanks0And1NameSilentRank2(world, a -> a.allreduceShared(9_999, 1));
         } finally {
             closeAll(world);
         }
