@@ -4,10 +4,7 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ops.impl.controlflow.compat.StopGradient;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.Conv2DConfig;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
 
-import java.util.function.BinaryOperator;
 
 /**
  * Building blocks with PyTorch semantics composed from SameDiff primitives. The fused M2.1 ops
@@ -37,23 +34,17 @@ final class GraphOps {
         return sd.mmul(a.castTo(matmul), b.castTo(matmul), transposeA, transposeB, false).castTo(DataType.FLOAT);
     }
 
-    /** Normalises over {@code axis} (biased variance, eps 1e-5), then scales and shifts by broadcast gain/bias. */
+    /** Layer norm of a rank-3 {@code x} over {@code axis} (biased variance, eps 1e-5), gain and bias along that axis. */
     SDVariable normalize(SDVariable x, int axis, SDVariable gain, SDVariable bias) {
-        return normalize(x, axis, gain, bias, SDVariable::mul);
+        return NormAffine.of(sd, x, gain, bias, axis, axis, NORM_EPS);
     }
 
     /**
-     * As {@link #normalize} for the conv extractor's [B, C, T] activations, where the per-row statistics and
-     * the per-channel gain broadcast along a long time axis: there both products go through {@link #mulExpanded}.
+     * Normalises the conv extractor's [B, C, T] activations over {@code axis}: over time (2) for a group norm with one
+     * group per channel, over channels (1) for a layer norm; the gain and bias are per channel either way.
      */
-    SDVariable normalizeLong(SDVariable x, int axis, SDVariable gain, SDVariable bias) {
-        return normalize(x, axis, gain, bias, this::mulExpanded);
-    }
-
-    private SDVariable normalize(SDVariable x, int axis, SDVariable gain, SDVariable bias, BinaryOperator<SDVariable> times) {
-        SDVariable centered = x.sub(x.mean(true, axis));
-        SDVariable var = centered.mul(centered).mean(true, axis); // square()'s backward is a slow pow derivative
-        return times.apply(times.apply(centered, sd.math().rsqrt(var.add(NORM_EPS))), gain).add(bias);
+    SDVariable normalizeChannels(SDVariable x, int axis, SDVariable gain, SDVariable bias) {
+        return NormAffine.of(sd, x, gain, bias, axis, 1, NORM_EPS);
     }
 
     /**
@@ -68,7 +59,7 @@ final class GraphOps {
 
     /** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as torch.nn.GELU. */
     SDVariable gelu(SDVariable x) {
-        return x.mul(sd.math().erf(x.mul(1.0 / Math.sqrt(2.0))).add(1.0)).mul(0.5);
+        return Gelu.of(sd, x);
     }
 
     /** {@code x [N,in] @ weight[out,in]^T + bias[out]}. */
@@ -78,17 +69,14 @@ final class GraphOps {
 
     /**
      * 1-D convolution, no padding or bias, of NCW input {@code [B, in, length]} with an HF-layout weight
-     * {@code [out, in, k]}, as im2col and one matmul. M2.1's conv1d (and its backward above all) ran
+     * {@code [out, in, k]}, as the columns of {@link Im2ColRows} and one matmul. M2.1's conv1d (and its backward above all) ran
      * 1.7-5x slower than this on the extractor's layers, at 32 and at 512 channels.
      */
     SDVariable conv1d(SDVariable x, SDVariable weightOutInK, int in, int out, int kernel, int stride, long length) {
-        long frames = (length - kernel) / stride + 1;
-        Conv2DConfig taps = Conv2DConfig.builder().kH(1).kW(kernel).sH(1).sW(stride).pH(0).pW(0).dH(1).dW(1)
-                .paddingMode(PaddingMode.VALID).dataFormat("NCHW").build();
-        SDVariable cols = sd.cnn().im2Col(x.reshape(-1, in, 1, length), taps) // [B, in, 1, k, 1, frames]
-                .reshape(-1, (long) in * kernel, frames).permute(1, 0, 2).reshape((long) in * kernel, -1);
+        Im2ColRows.Geometry g = new Im2ColRows.Geometry(in, Math.toIntExact(length), kernel, stride, 0, 1, false);
+        SDVariable cols = Im2ColRows.of(sd, x, g); // [in * k, B * frames]
         return mmul(weightOutInK.reshape(out, (long) in * kernel), cols, false, false) // [out, B * frames]
-                .reshape(out, -1, frames).permute(1, 0, 2);
+                .reshape(out, -1, g.frames()).permute(1, 0, 2);
     }
 
     /**

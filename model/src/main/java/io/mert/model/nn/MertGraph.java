@@ -9,8 +9,6 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.Conv2DConfig;
-import org.nd4j.linalg.api.ops.impl.layers.convolution.config.PaddingMode;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -176,10 +174,8 @@ final class MertGraph {
             length = (length - l.kernel()) / l.stride() + 1;
             in = l.channels();
             if (layerNormMode || i == 0) {
-                SDVariable g = p.get(pre + "layer_norm.weight").reshape(1, l.channels(), 1);
-                SDVariable b = p.get(pre + "layer_norm.bias").reshape(1, l.channels(), 1);
                 // group norm with one group per channel normalises over time; layer norm over channels
-                x = ops.normalizeLong(x, layerNormMode ? 1 : 2, g, b);
+                x = ops.normalizeChannels(x, layerNormMode ? 1 : 2, p.get(pre + "layer_norm.weight"), p.get(pre + "layer_norm.bias"));
             }
             x = ops.gelu(x);
         }
@@ -220,11 +216,7 @@ final class MertGraph {
         SDVariable g = p.get(MertLayout.POS_CONV + "weight_g");
         SDVariable norm = sd.math().sqrt(v.mul(v).sum(true, 0, 1));
         SDVariable w = ops.mulExpanded(v, g.div(norm)); // [E, E/groups, k]
-        Conv2DConfig taps = Conv2DConfig.builder().kH(1).kW(k).sH(1).sW(1).pH(0).pW(k / 2).dH(1).dW(1)
-                .paddingMode(PaddingMode.VALID).dataFormat("NCHW").build();
-        SDVariable cols = sd.cnn().im2Col(x.permute(0, 2, 1).reshape(-1, e, 1, frames), taps); // [B, E, 1, k, 1, out]
-        SDVariable byGroup = cols.reshape(-1, groups, perGroup * k, outFrames).permute(1, 2, 0, 3)
-                .reshape(groups, perGroup * k, -1); // [groups, E/groups * k, B * out]
+        SDVariable byGroup = Im2ColRows.of(sd, x, new Im2ColRows.Geometry(e, frames, k, 1, k / 2, groups, true)); // [groups, E/groups * k, B * out]
         SDVariable y = ops.mmul(w.reshape(groups, perGroup, perGroup * k), byGroup, false, false) // [groups, E/groups, B * out]
                 .reshape(e, -1, outFrames).permute(1, 2, 0); // [B, out, E]
         if (outFrames != frames) y = y.get(SDIndex.all(), SDIndex.interval(0, frames), SDIndex.all());

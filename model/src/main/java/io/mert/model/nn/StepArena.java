@@ -61,7 +61,7 @@ class StepArena implements SessionMemMgr {
 
     /** The arena of {@code fn}'s session on the calling thread, installed (replacing the default memory manager) if absent. */
     static StepArena of(SameDiff fn) {
-        InferenceSession s = fn.getSessions().computeIfAbsent(Thread.currentThread().getId(), t -> new InferenceSession(fn));
+        InferenceSession s = fn.getSessions().computeIfAbsent(Thread.currentThread().getId(), t -> new JavaKernelSession(fn));
         if (s.getMmgr() instanceof StepArena a) return a;
         StepArena a = new StepArena();
         s.setMmgr(a);

@@ -36,7 +36,7 @@ class StepArenaTest {
     }
 
     @Test
-    void freeingArraysMidStepChangesNoBitAndHalvesThePool() {
+    void freeingArraysMidStepChangesNoBitAndShrinksThePool() {
         // with dropout (training and evaluation graphs) and without (one graph: evaluation runs the
         // training graph, and its listeners, between steps)
         for (MertConfig c : new MertConfig[] {TestData.tinyWithDropout(), MertConfig.tiny()}) freeingChangesNoBit(c);
@@ -56,7 +56,8 @@ class StepArenaTest {
                 assertEquals(keeping.evaluate(b).loss(), freeing.evaluate(b).loss(), 0.0, "step " + i);
             }
             long requested = freeing.trainingArena().lastStepRequestedBytes();
-            assertTrue(freeing.trainingArena().pooledBytes() < 0.6 * requested,
+            // 0.62 of the request on the tiny step since the fused Java kernels, which leave fewer short-lived arrays to reuse
+            assertTrue(freeing.trainingArena().pooledBytes() < 0.7 * requested,
                     "pool " + freeing.trainingArena().pooledBytes() + " bytes for a step that asks for " + requested);
             assertTrue(keeping.trainingArena().pooledBytes() > 0.9 * requested, "without freeing, the pool is the whole step");
         }
