@@ -49,11 +49,20 @@ public final class Gelu extends JavaKernelOp { // public, as its constructor: Sa
         FloatBuffer x = KernelMemory.floats(inputs[0]), y = KernelMemory.floats(outputs[0]);
         int n = (int) inputs[0].length();
         KernelMemory.parallelFor((n + BLOCK - 1) / BLOCK, b -> {
-            for (int i = b * BLOCK, end = Math.min(n, i + BLOCK); i < end; i++) {
-                double v = x.get(i);
-                y.put(i, (float) (0.5 * v * (1 + Erf.erf(v * INV_SQRT2))));
-            }
+            int from = b * BLOCK, len = Math.min(BLOCK, n - from);
+            float[] v = KernelMemory.scratch(0, BLOCK);
+            x.get(from, v, 0, len);
+            forward(v, len);
+            y.put(from, v, 0, len);
         });
+    }
+
+    /** v[i] = GELU(v[i]) for i < len: a plain loop over a heap block, which the JIT compiles well. */
+    private static void forward(float[] v, int len) {
+        for (int i = 0; i < len; i++) {
+            double t = v[i];
+            v[i] = (float) (0.5 * t * (1 + Erf.erf(t * INV_SQRT2)));
+        }
     }
 
     @Override

@@ -12,7 +12,6 @@ import java.util.List;
 public final class GeluBackward extends JavaKernelOp { // public, as its constructor: SameDiff instantiates it reflectively
 
     static final String NAME = "mert_gelu_bp";
-    private static final double INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
     static {
         register(new GeluBackward());
@@ -48,12 +47,20 @@ public final class GeluBackward extends JavaKernelOp { // public, as its constru
         FloatBuffer x = KernelMemory.floats(inputs[0]), dy = KernelMemory.floats(inputs[1]), dx = KernelMemory.floats(outputs[0]);
         int n = (int) inputs[0].length();
         KernelMemory.parallelFor((n + Gelu.BLOCK - 1) / Gelu.BLOCK, b -> {
-            for (int i = b * Gelu.BLOCK, end = Math.min(n, i + Gelu.BLOCK); i < end; i++) {
-                double v = x.get(i);
-                double slope = 0.5 * (1 + Erf.erf(v * Gelu.INV_SQRT2)) + v * Math.exp(-0.5 * v * v) * INV_SQRT_2PI;
-                dx.put(i, (float) (dy.get(i) * slope));
-            }
+            int from = b * Gelu.BLOCK, len = Math.min(Gelu.BLOCK, n - from);
+            float[] v = KernelMemory.scratch(0, Gelu.BLOCK), d = KernelMemory.scratch(1, Gelu.BLOCK);
+            x.get(from, v, 0, len);
+            dy.get(from, d, 0, len);
+            backward(v, d, len);
+            dx.put(from, d, 0, len);
         });
+    }
+
+    /** d[i] = d[i] GELU'(v[i]) for i < len. */
+    private static void backward(float[] v, float[] d, int len) {
+        for (int i = 0; i < len; i++) {
+            d[i] = (float) (d[i] * Erf.geluSlope(v[i]));
+        }
     }
 
     @Override

@@ -22,7 +22,17 @@ final class KernelMemory {
         return t;
     });
 
+    /** Per-thread heap blocks for kernels that copy a block in, work on it in a plain loop and copy it out. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][]);
+
     private KernelMemory() {
+    }
+
+    /** This thread's scratch block {@code slot} (0 or 1), at least {@code floats} long. */
+    static float[] scratch(int slot, int floats) {
+        float[][] blocks = SCRATCH.get();
+        if (blocks[slot] == null || blocks[slot].length < floats) blocks[slot] = new float[floats];
+        return blocks[slot];
     }
 
     /** The floats of a dense C-order float32 array (at most 2^31 - 1 bytes), aliasing its memory. */

@@ -16,9 +16,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 class GeluTest {
 
     @Test
-    void theTableIsWithin1e9OfTheSeriesAndTheContinuedFraction() {
+    void theTablesAreWithin1e9OfTheSeriesAndTheContinuedFraction() {
         for (double x = -7; x <= 7; x += 0.0013) {
             assertEquals(Erf.accurate(x), Erf.erf(x), 1e-9, "erf(" + x + ")");
+        }
+        for (double x = -12; x <= 12; x += 0.0017) {
+            double z = x / Math.sqrt(2);
+            double slope = 0.5 * (1 + Erf.accurate(z)) + x * Math.exp(-z * z) / Math.sqrt(2 * Math.PI);
+            assertEquals(slope, Erf.geluSlope(x), 1e-9, "GELU'(" + x + ")");
         }
         assertEquals(0.0, Erf.erf(0.0), 0.0);
         assertEquals(1.0, Erf.erf(Double.POSITIVE_INFINITY), 0.0);
