@@ -64,6 +64,7 @@ final class GraphOps {
 
     /** {@code x [N,in] @ weight[out,in]^T + bias[out]}. */
     SDVariable linear(SDVariable x2d, SDVariable weight, SDVariable bias) {
+        if (matmul == DataType.FLOAT) return Linear.of(sd, x2d, weight, bias);
         return mmul(x2d, weight, false, true).add(bias);
     }
 
