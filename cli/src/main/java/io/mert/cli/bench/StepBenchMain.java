@@ -90,7 +90,7 @@ public final class StepBenchMain {
             out.set("compute_ms", compute);
             out.set("update_ms", update);
             out.put("build_ms", buildMs).put("loss0", loss0).put("parameters", net.layout().totalSize())
-                    .put("peak_rss_bytes", peakRssBytes()).put("peak_heap_bytes", peakHeapBytes())
+                    .put("peak_rss_bytes", peakRssBytes()).put("peak_heap_bytes", peakHeapBytes()).put("arena_bytes", net.arenaBytes())
                     .put("threads", spec.threads());
             System.out.println(RESULT + JSON.writeValueAsString(out));
         }

@@ -59,7 +59,8 @@ public final class StepBenchRunner {
             if (line.startsWith(StepBenchMain.RESULT)) {
                 JsonNode o = JSON.readTree(line.substring(StepBenchMain.RESULT.length()));
                 return StepBenchSide.fromJson("mert (SameDiff, nd4j-native)", o, ourWaitPolicy(),
-                        "build " + Math.round(o.path("build_ms").asDouble()) + " ms, " + o.path("parameters").asLong() + " parameters");
+                        "build " + Math.round(o.path("build_ms").asDouble()) + " ms, " + o.path("parameters").asLong() + " parameters, "
+                                + (o.path("arena_bytes").asLong() >> 20) + " MiB of step arrays held for reuse");
             }
         }
         throw new IOException("our step benchmark printed no result; its output:\n" + out);

@@ -5,7 +5,6 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.FloatBuffer;
-import java.util.List;
 
 /**
  * The backward pass of {@link Im2ColRows}: the gradient of the input, each column value added back to the input
@@ -76,10 +75,5 @@ public final class Col2ImRows extends JavaKernelOp { // public, as its construct
                 }
             }
         });
-    }
-
-    @Override
-    public List<SDVariable> doDiff(List<SDVariable> gradients) {
-        throw new UnsupportedOperationException("no second derivative of " + NAME);
     }
 }

@@ -6,7 +6,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.FloatBuffer;
 import java.util.Arrays;
-import java.util.List;
 
 /** The backward pass of {@link Gelu}: {@code dx = dy (0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi))}. */
 public final class GeluBackward extends JavaKernelOp { // public, as its constructor: SameDiff instantiates it reflectively
@@ -61,10 +60,5 @@ public final class GeluBackward extends JavaKernelOp { // public, as its constru
         for (int i = 0; i < len; i++) {
             d[i] = (float) (d[i] * Erf.geluSlope(v[i]));
         }
-    }
-
-    @Override
-    public List<SDVariable> doDiff(List<SDVariable> gradients) {
-        throw new UnsupportedOperationException("no second derivative of " + NAME);
     }
 }

@@ -58,6 +58,12 @@ abstract class JavaKernelOp extends DynamicCustomOp {
         for (INDArray a : outputs) Nd4j.getAffinityManager().tagLocation(a, AffinityManager.Location.HOST);
     }
 
+    /** Backward passes have no derivative of their own (nothing here differentiates twice); forward ops override. */
+    @Override
+    public List<SDVariable> doDiff(List<SDVariable> gradients) {
+        throw new UnsupportedOperationException("no derivative of " + opName());
+    }
+
     @Override
     public List<LongShapeDescriptor> calculateOutputShape(OpContext context) {
         long[][] shapes = outputShapes(context.getInputArrays().toArray(new INDArray[0]));

@@ -68,9 +68,4 @@ public final class LinearBackward extends JavaKernelOp { // public, as its const
         }
         for (int c = 0; c < out; c++) db.put(c, (float) sum[c]);
     }
-
-    @Override
-    public List<SDVariable> doDiff(List<SDVariable> gradients) {
-        throw new UnsupportedOperationException("no second derivative of " + NAME);
-    }
 }

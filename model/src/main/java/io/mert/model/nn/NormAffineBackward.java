@@ -117,9 +117,4 @@ public final class NormAffineBackward extends JavaKernelOp { // public, as its c
             }
         }
     }
-
-    @Override
-    public List<SDVariable> doDiff(List<SDVariable> gradients) {
-        throw new UnsupportedOperationException("no second derivative of " + NAME);
-    }
 }
