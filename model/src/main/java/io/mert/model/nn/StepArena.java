@@ -9,11 +9,9 @@ import org.nd4j.linalg.api.shape.LongShapeDescriptor;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -34,11 +32,15 @@ import java.util.TreeMap;
  */
 class StepArena implements SessionMemMgr {
 
-    private record Key(DataType type, List<Long> shape) {
+    /**
+     * Pooled arrays are found by type and element count, not shape: a permute's or reshape's output has the length of
+     * its input in another shape, and one buffer serves both (95M step: fewer distinct buffers, a smaller pool).
+     */
+    private record Key(DataType type, long length) {
         static Key of(DataType type, long[] shape) {
-            List<Long> s = new ArrayList<>(shape.length);
-            for (long d : shape) s.add(d);
-            return new Key(type, s);
+            long n = 1;
+            for (long d : shape) n *= d;
+            return new Key(type, n);
         }
     }
 
@@ -81,7 +83,9 @@ class StepArena implements SessionMemMgr {
         } else {
             // A new object over the pooled memory: the session may still hold the old one (freed mid-step by
             // the liveness below) and must not be able to hand that back while the memory serves this one.
-            a = Nd4j.createArrayFromShapeBuffer(pooled.data(), pooled.shapeInfoDataBuffer());
+            a = java.util.Arrays.equals(pooled.shape(), shape)
+                    ? Nd4j.createArrayFromShapeBuffer(pooled.data(), pooled.shapeInfoDataBuffer())
+                    : Nd4j.create(pooled.data(), shape, Nd4j.getStrides(shape, 'c'), 0, 'c', dataType);
         }
         handedOut.add(a);
         handedOutByAddress.put(address(a), a);
