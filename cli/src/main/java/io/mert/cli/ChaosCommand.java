@@ -66,7 +66,9 @@ final class ChaosCommand implements java.util.concurrent.Callable<Integer> {
         int[] atStep = new int[faults];
         int step = 3;
         for (int i = 0; i < faults; i++) atStep[i] = step += 3 + rnd.nextInt(4);
-        int maxUpdate = step + 6;
+        // Room after the last planned fault: a stalled worker holds the run for its ~5 s of detection, then the others
+        // go on for the rest of the stall (up to 12 s, tens of steps), and a fault must still find the run going
+        int maxUpdate = step + 6 + 40;
         Path work = workdir != null ? workdir : Files.createTempDirectory("mert-chaos-");
         out.printf("mert chaos: seed %d, %d workers, %d steps, faults %s at steps %s; logs in %s%n", s, workers, maxUpdate,
                 schedule, java.util.Arrays.toString(atStep), work);
@@ -93,8 +95,10 @@ final class ChaosCommand implements java.util.concurrent.Callable<Integer> {
             int nextWorker = 0;
             for (; nextWorker < workers; nextWorker++) alive.add(startWorker(nodes, bind, tls, nextWorker));
             try {
+                int notBefore = 0;
                 for (int i = 0; i < faults; i++) {
-                    waitForStep(metrics, atStep[i], coordinator);
+                    // never two faults at once: a fault due while the previous one lasted waits a few steps more
+                    waitForStep(metrics, Math.max(atStep[i], notBefore), coordinator);
                     Fault f = schedule.get(i);
                     int victim = rnd.nextInt(alive.size());
                     out.printf("  step %d: %s%s%n", lastStep(metrics), f, f == Fault.KILL_COORDINATOR ? "" : " (worker process " + victim + ")");
@@ -115,6 +119,7 @@ final class ChaosCommand implements java.util.concurrent.Callable<Integer> {
                             coordinator = nodes.start("coordinator-" + coordinatorStarts++, coordinatorArgs);
                         }
                     }
+                    notBefore = lastStep(metrics) + 3;
                 }
                 finished = coordinator.waitFor(finishWithinMinutes, TimeUnit.MINUTES) && coordinator.exitValue() == 0;
             } catch (IllegalStateException noProgress) {
