@@ -7,9 +7,9 @@ import org.nd4j.linalg.api.ops.impl.controlflow.compat.StopGradient;
 
 
 /**
- * Building blocks with PyTorch semantics composed from SameDiff primitives. The fused M2.1 ops
- * differ from PyTorch: {@code nn().layerNorm} has no epsilon and {@code nn().gelu} is the
- * sigmoid approximation, so both are spelled out here.
+ * Building blocks with PyTorch semantics, from SameDiff primitives and this package's Java kernels. The fused M2.1
+ * ops differ from PyTorch ({@code nn().layerNorm} has no epsilon, {@code nn().gelu} is the sigmoid approximation),
+ * so norms and GELU are {@link NormAffine} and {@link Gelu}.
  */
 final class GraphOps {
 
