@@ -46,9 +46,16 @@ public final class StepBenchRunner {
                 // ND4J's off-heap arrays: let them grow to what the machine has, not to the default of -Xmx
                 "-Dorg.bytedeco.javacpp.maxbytes=0", "-Dorg.bytedeco.javacpp.maxphysicalbytes=0"));
         // the step arena switches (MertNetwork) reach the measured JVM, so the settings can be compared
-        for (String memorySwitch : List.of("mert.stepArena", "mert.stepLiveness")) {
+        for (String memorySwitch : List.of("mert.stepArena", "mert.stepLiveness", "mert.stepReplay")) {
             String value = System.getProperty(memorySwitch);
             if (value != null) cmd.add("-D" + memorySwitch + "=" + value);
+        }
+        // options to compare (a collector, a young generation): later options win over the ones above
+        String extra = System.getenv("MERT_BENCH_JAVA_OPTS");
+        if (extra != null && !extra.isBlank()) {
+            List<String> options = List.of(extra.trim().split("\\s+"));
+            if (options.stream().anyMatch(o -> o.matches("-XX:\\+Use\\w+GC"))) cmd.remove("-XX:+UseParallelGC");
+            cmd.addAll(options);
         }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), StepBenchMain.class.getName(), workDir.toString()));
         ProcessBuilder pb = new ProcessBuilder(cmd);

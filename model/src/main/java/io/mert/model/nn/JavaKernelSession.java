@@ -36,13 +36,26 @@ final class JavaKernelSession extends InferenceSession {
         });
     }
 
+    private StepReplay.Recorder recorder;
+
+    /** Shows the ops this session runs to {@code recorder} until called with null. */
+    void record(StepReplay.Recorder recorder) {
+        this.recorder = recorder;
+    }
+
     @Override
     public ExecutionResult doExec(DifferentialFunction op, OpContext context, FrameIter frame, Set<VarId> opInputs,
                                   Set<VarId> allIterInputs, Set<String> constAndPhInputs, Map<String, SDValue> placeholders) {
+        StepReplay.Recorder r = recorder;
+        if (r != null) r.before(op);
+        ExecutionResult result;
         if (op instanceof JavaKernelOp kernel) {
             kernel.execute(context);
-            return ExecutionResult.createFrom(op, context);
+            result = ExecutionResult.createFrom(op, context);
+        } else {
+            result = super.doExec(op, context, frame, opInputs, allIterInputs, constAndPhInputs, placeholders);
         }
-        return super.doExec(op, context, frame, opInputs, allIterInputs, constAndPhInputs, placeholders);
+        if (r != null) r.after(op, context, result);
+        return result;
     }
 }

@@ -16,6 +16,7 @@ import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -55,6 +56,13 @@ public final class MertNetwork implements AutoCloseable {
     private StepLiveness liveness;
     private boolean freeMidStep = LIVENESS;
     private OpTimeProfile profile;
+    /** The training step recorded for replay without the session ({@link StepReplay}); null until recorded. */
+    private StepReplay replay;
+    /** False once a recording failed: the graph has an op the replay cannot repeat. */
+    private boolean replayable = true;
+    /** The gradient array the capture targets are views of, and the targets. */
+    private INDArray targetsOf;
+    private Map<String, INDArray> gradientTargets = Map.of();
 
     public MertNetwork(MertConfig config, int cropSamples, long initSeed) {
         this(config, cropSamples, initSeed, Precision.FP32);
@@ -149,29 +157,75 @@ public final class MertNetwork implements AutoCloseable {
         SameDiff grad = train.sd.getFunction("grad");
         StepArena arena = arena(grad);
         attachLiveness(grad, arena);
+        Map<String, INDArray> targets = captureTargets(gradOut);
+        if (replay != null && (replay.arena() != arena || !replay.accepts(ph, grad))) {
+            replay.close(); // another thread's arena, new shapes or new parameter arrays: record again
+            replay = null;
+        }
+        if (replay != null) {
+            replay.run(ph, targets, profile);
+            copyGradients(replay.gradients(), replay::captures, gradOut);
+            return stats(train, replay.outputs());
+        }
+        StepReplay.Recorder recorder = replayable(arena) ? new StepReplay.Recorder() : null;
+        JavaKernelSession session = (JavaKernelSession) grad.getSessions().get(Thread.currentThread().getId());
         if (liveness != null) {
             liveness.reset();
-            // each parameter's gradient goes to gradOut when it is computed, and its array is freed then
-            Map<String, INDArray> targets = new HashMap<>();
-            for (ParameterLayout.Entry e : layout.entries()) {
-                String g = gradientNames.get(e.name());
-                if (g != null) targets.put(g, ParameterInit.view(gradOut, e));
-            }
             liveness.captureInto(targets);
         }
-        OutAndGrad og = train.sd.calculateGradientsAndOutputs(ph, statOutputs, train.parameterNames);
-        Map<String, INDArray> grads = og.getGradients();
+        OutAndGrad og;
+        session.record(recorder);
+        try {
+            og = train.sd.calculateGradientsAndOutputs(ph, statOutputs, train.parameterNames);
+        } finally {
+            session.record(null);
+        }
+        copyGradients(og.getGradients(), name -> liveness != null && liveness.captured(name), gradOut);
+        if (recorder != null) {
+            Set<String> captured = new HashSet<>();
+            for (String g : gradientNames.values()) if (liveness.captured(g)) captured.add(g);
+            replay = recorder.finish(arena, grad, ph, captured, og.getOutputs(), og.getGradients());
+            replayable = replay != null;
+        }
+        StepStats stats = stats(train, og.getOutputs());
+        // every array of this step (gradients and outputs included) serves the next one; with a replay plan, the plan
+        // uses them, and the session (which would hand them out again) runs this graph only after the plan is closed
+        arena.recycle();
+        return stats;
+    }
+
+    /**
+     * Copies each parameter's gradient from {@code grads} (by parameter name) into its place in {@code gradOut}, except
+     * those already copied mid-step ({@code copiedMidStep}, by gradient variable name); zeros where a parameter got none.
+     */
+    private void copyGradients(Map<String, INDArray> grads, java.util.function.Predicate<String> copiedMidStep, INDArray gradOut) {
         for (ParameterLayout.Entry e : layout.entries()) {
             String gradientName = gradientNames.get(e.name());
-            if (liveness != null && gradientName != null && liveness.captured(gradientName)) continue;
+            if (gradientName != null && copiedMidStep.test(gradientName)) continue;
             INDArray g = grads.get(e.name());
             INDArray target = ParameterInit.view(gradOut, e);
             if (g == null) target.assign(0); // parameter did not reach the loss (e.g. no masked frame)
             else target.assign(g);
         }
-        StepStats stats = stats(train, og.getOutputs());
-        arena.recycle(); // every array of this step (gradients and outputs included) serves the next one
-        return stats;
+    }
+
+    /** Each parameter's gradient variable and its place in {@code gradOut}, where it goes as soon as it is computed. */
+    private Map<String, INDArray> captureTargets(INDArray gradOut) {
+        if (liveness == null) return Map.of();
+        if (gradOut != targetsOf) {
+            gradientTargets = new HashMap<>();
+            for (ParameterLayout.Entry e : layout.entries()) {
+                String g = gradientNames.get(e.name());
+                if (g != null) gradientTargets.put(g, ParameterInit.view(gradOut, e));
+            }
+            targetsOf = gradOut;
+        }
+        return gradientTargets;
+    }
+
+    /** Whether the next recorded step may become a replay plan: it needs the arena and its liveness, and no failed recording. */
+    private boolean replayable(StepArena arena) {
+        return StepReplay.ENABLED && replayable && arena != StepArena.NONE && liveness != null && liveness.arena() == arena;
     }
 
     /** Forward only, no dropout: the same statistics as a training step, for validation. */
@@ -321,6 +375,17 @@ public final class MertNetwork implements AutoCloseable {
         return this;
     }
 
+    /** Runs every training step through SameDiff's session, as {@code -Dmert.stepReplay=false} (tests). */
+    MertNetwork withoutReplay() {
+        replayable = false;
+        return this;
+    }
+
+    /** Ops of the recorded training step the next step will replay, or 0 when it will run through the session (tests). */
+    int replayedOps() {
+        return replay == null ? 0 : replay.opCount();
+    }
+
     /** The training step's arena on this thread (tests). */
     StepArena trainingArena() {
         return StepArena.of(train.sd.getFunction("grad"));
@@ -435,6 +500,8 @@ public final class MertNetwork implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        if (replay != null) replay.close();
+        replay = null;
         for (StepArena a : arenas) a.close();
         arenas.clear();
         inputsByBatch.clear();

@@ -40,8 +40,13 @@ public final class OpTimeProfile extends BaseListener {
 
     @Override
     public void opExecution(SameDiff sd, At at, MultiDataSet batch, SameDiffOp op, OpContext opContext, INDArray[] outputs) {
-        long[] v = byOp.computeIfAbsent(op.getOp().opName(), k -> new long[2]);
-        v[0] += System.nanoTime() - opStart;
+        add(op.getOp().opName(), System.nanoTime() - opStart);
+    }
+
+    /** One execution of an op of type {@code opName} that took {@code nanos} (also for steps replayed without the session). */
+    void add(String opName, long nanos) {
+        long[] v = byOp.computeIfAbsent(opName, k -> new long[2]);
+        v[0] += nanos;
         v[1]++;
     }
 
