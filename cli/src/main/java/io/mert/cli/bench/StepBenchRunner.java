@@ -32,11 +32,11 @@ public final class StepBenchRunner {
 
     /**
      * The young generation that the {@code mert} launcher gives the commands that train, and the Helm chart its
-     * workers: a step leaves hundreds of MB of SameDiff's short-lived bookkeeping objects, and an unbounded young
-     * generation grows to hold them between collections (95M step: peak heap 313-686 MiB, RSS +300-800 MiB). Bounded,
-     * minor collections of nearly all-dead objects run every few ops and cost about a millisecond.
+     * workers: an unbounded young generation grows to hold short-lived objects between collections, and its pages stay
+     * resident (95M step before the step replay: peak heap 313-686 MiB, RSS +300-800 MiB; tiny step with the replay: RSS
+     * 312 MiB at 96 MiB, 268 MiB at 48 MiB). Minor collections of nearly all-dead objects cost about a millisecond.
      */
-    static final String YOUNG_GENERATION = "-Xmn96m";
+    static final String YOUNG_GENERATION = "-Xmn48m";
 
     public StepBenchSide runOurs(StepBenchSpec spec, long heapBytes) throws IOException, InterruptedException {
         spec.write(workDir.resolve("spec.json"));
