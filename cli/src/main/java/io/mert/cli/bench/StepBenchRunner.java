@@ -43,6 +43,8 @@ public final class StepBenchRunner {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = new ArrayList<>(List.of(java,
                 "-Xmx" + Math.max(256, heapBytes >> 20) + "m", "-XX:+UseParallelGC", YOUNG_GENERATION,
+                // GELU on the Vector API, as the commands that train run it (the mert launcher gives them the module)
+                "--add-modules", "jdk.incubator.vector",
                 // ND4J's off-heap arrays: let them grow to what the machine has, not to the default of -Xmx
                 "-Dorg.bytedeco.javacpp.maxbytes=0", "-Dorg.bytedeco.javacpp.maxphysicalbytes=0"));
         // the step arena switches (MertNetwork) reach the measured JVM, so the settings can be compared

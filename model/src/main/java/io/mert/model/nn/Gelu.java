@@ -16,6 +16,13 @@ public final class Gelu extends JavaKernelOp { // public, as its constructor: Sa
 
     static final String NAME = "mert_gelu";
     static final double INV_SQRT2 = 1 / Math.sqrt(2);
+    /**
+     * Whether GELU and its derivative run on {@link GeluVector} (float32, 8 lanes with AVX2): when the JVM resolved
+     * {@code jdk.incubator.vector} (the {@code mert} launcher gives it to the commands that train), unless
+     * {@code -Dmert.gelu.vector=false}. Otherwise the scalar loop below, in double precision.
+     */
+    static final boolean VECTOR = !"false".equals(System.getProperty("mert.gelu.vector"))
+            && ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
     /** Elements per task: small enough to balance, large enough to amortise the hand-off. */
     static final int BLOCK = 1 << 15;
 
@@ -57,9 +64,9 @@ public final class Gelu extends JavaKernelOp { // public, as its constructor: Sa
         });
     }
 
-    /** v[i] = GELU(v[i]) for i < len: a plain loop over a heap block, which the JIT compiles well. */
-    private static void forward(float[] v, int len) {
-        for (int i = 0; i < len; i++) {
+    /** v[i] = GELU(v[i]) for i < len: vectors, then a plain loop for the rest (or all, without the Vector API). */
+    static void forward(float[] v, int len) {
+        for (int i = VECTOR ? GeluVector.forward(v, len) : 0; i < len; i++) {
             double t = v[i];
             v[i] = (float) (0.5 * t * (1 + Erf.erf(t * INV_SQRT2)));
         }

@@ -56,8 +56,8 @@ public final class GeluBackward extends JavaKernelOp { // public, as its constru
     }
 
     /** d[i] = d[i] GELU'(v[i]) for i < len. */
-    private static void backward(float[] v, float[] d, int len) {
-        for (int i = 0; i < len; i++) {
+    static void backward(float[] v, float[] d, int len) {
+        for (int i = Gelu.VECTOR ? GeluVector.backward(v, d, len) : 0; i < len; i++) {
             d[i] = (float) (d[i] * Erf.geluSlope(v[i]));
         }
     }
