@@ -27,6 +27,8 @@ final class GeluVector {
             C7 = -0.33948200941085815f, C8 = 0.0774066373705864f;
     private static final float LOG2E = (float) (1 / Math.log(2));
     private static final float ROUND = 12582912f; // 1.5 * 2^23
+    private static final int ROUND_BITS = Float.floatToRawIntBits(ROUND);
+    private static final FloatVector ZERO = FloatVector.zero(S);
     private static final float LN2_HI = 0.693359375f; // 355 / 512: few bits, so k * LN2_HI is exact
     private static final float LN2_LO = (float) (Math.log(2) - 0.693359375);
     private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
@@ -79,15 +81,18 @@ final class GeluVector {
      * Taylor series to degree 7 (error below 6e-9); 2^k from the exponent bits.
      */
     private static FloatVector exp(FloatVector w) {
-        FloatVector k = w.fma(LOG2E, ROUND).sub(ROUND); // round to nearest: adding 1.5 * 2^23 drops the fraction
+        // round to nearest: adding 1.5 * 2^23 drops the fraction and leaves k in the low bits of the sum
+        FloatVector shifted = w.fma(LOG2E, ROUND);
+        FloatVector k = shifted.sub(ROUND);
         FloatVector f = k.fma(FloatVector.broadcast(S, -LN2_HI), w);
         f = k.fma(FloatVector.broadcast(S, -LN2_LO), f);
         FloatVector p = f.fma(1f / 5040, 1f / 720).fma(f, FloatVector.broadcast(S, 1f / 120))
                 .fma(f, FloatVector.broadcast(S, 1f / 24)).fma(f, FloatVector.broadcast(S, 1f / 6))
                 .fma(f, FloatVector.broadcast(S, 0.5f)).fma(f, ONE).fma(f, ONE);
-        IntVector exponent = (IntVector) k.convert(VectorOperators.F2I, 0);
-        FloatVector scale = exponent.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        return p.mul(scale).blend(0f, w.compare(VectorOperators.LT, -87f));
+        // 2^k from those bits (Java 17 does not compile the float-to-int conversion to vector code on AVX2)
+        FloatVector scale = ((IntVector) shifted.reinterpretAsInts()).sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23)
+                .reinterpretAsFloats();
+        return p.mul(scale).blend(ZERO, w.compare(VectorOperators.LT, -87f));
     }
 
     /** erfc(z) / 2 for z >= 0, given exp(-z^2). */
