@@ -59,6 +59,7 @@ public final class StepBenchMain {
             ArrayNode compute = JSON.createArrayNode();
             ArrayNode update = JSON.createArrayNode();
             long deadline = System.nanoTime() + (long) (spec.seconds() * 1e9);
+            long allocatedBefore = heapAllocatedBytes();
             for (int i = 0; i < spec.maxSteps() && (i < spec.minSteps() || System.nanoTime() < deadline); i++) {
                 long t0 = System.nanoTime();
                 net.computeGradients(batch, grads, spec.warmup() + i);
@@ -69,6 +70,7 @@ public final class StepBenchMain {
                 compute.add((t1 - t0) / 1e6);
                 update.add((t2 - t1) / 1e6);
             }
+            long allocatedPerStep = (heapAllocatedBytes() - allocatedBefore) / Math.max(1, total.size());
             ObjectNode out = JSON.createObjectNode();
             if (spec.profile()) {
                 OpTimeProfile profile = new OpTimeProfile();
@@ -91,12 +93,24 @@ public final class StepBenchMain {
             out.set("update_ms", update);
             out.put("build_ms", buildMs).put("loss0", loss0).put("parameters", net.layout().totalSize())
                     .put("peak_rss_bytes", peakRssBytes()).put("peak_heap_bytes", peakHeapBytes()).put("arena_bytes", net.arenaBytes())
+                    .put("heap_allocated_per_step_bytes", allocatedPerStep)
                     .put("threads", spec.threads());
             System.out.println(RESULT + JSON.writeValueAsString(out));
         }
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /**
+     * Java heap bytes allocated so far by the live threads (the step's thread and the kernels' pool): the garbage a
+     * step leaves, divided by the steps in between.
+     */
+    static long heapAllocatedBytes() {
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long sum = 0;
+        for (long b : threads.getThreadAllocatedBytes(threads.getAllThreadIds())) if (b > 0) sum += b;
+        return sum;
+    }
 
     /** The kernel's high-water mark of this process's resident memory (Linux); -1 elsewhere. */
     static long peakRssBytes() {

@@ -69,7 +69,8 @@ public final class StepBenchRunner {
                 JsonNode o = JSON.readTree(line.substring(StepBenchMain.RESULT.length()));
                 return StepBenchSide.fromJson("mert (SameDiff, nd4j-native)", o, ourWaitPolicy(),
                         "build " + Math.round(o.path("build_ms").asDouble()) + " ms, " + o.path("parameters").asLong() + " parameters, "
-                                + (o.path("arena_bytes").asLong() >> 20) + " MiB of step arrays held for reuse");
+                                + (o.path("arena_bytes").asLong() >> 20) + " MiB of step arrays held for reuse, "
+                                + (o.path("heap_allocated_per_step_bytes").asLong() >> 10) + " KiB of Java heap allocated per step");
             }
         }
         throw new IOException("our step benchmark printed no result; its output:\n" + out);

@@ -59,4 +59,33 @@ class StepReplayTest {
             assertTrue(profile.entries().stream().anyMatch(e -> e.op().equals("mert_gelu_bp")));
         }
     }
+
+    @Test
+    void aReplayedStepLeavesLittleGarbage() {
+        MertConfig c = MertConfig.tiny();
+        Batch b = TestData.batch(c, 2, SAMPLES, 8);
+        try (MertNetwork replaying = new MertNetwork(c, SAMPLES, 1);
+             MertNetwork session = new MertNetwork(c, SAMPLES, 1).withoutReplay()) {
+            INDArray g = Nd4j.create(DataType.FLOAT, replaying.layout().totalSize());
+            long replayed = heapBytesPerStep(replaying, b, g), ran = heapBytesPerStep(session, b, g);
+            System.out.printf("Java heap allocated per tiny step: %d KiB replayed, %d KiB through the session%n", replayed >> 10, ran >> 10);
+            assertTrue(replayed * 10 < ran, replayed + " bytes per replayed step, " + ran + " through the session");
+            assertTrue(replayed < 2 << 20, replayed + " bytes per replayed step");
+        }
+    }
+
+    private static long heapBytesPerStep(MertNetwork net, Batch b, INDArray g) {
+        for (int i = 0; i < 3; i++) net.computeGradients(b, g, i);
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = allocated(threads);
+        int steps = 5;
+        for (int i = 0; i < steps; i++) net.computeGradients(b, g, 10 + i);
+        return (allocated(threads) - before) / steps;
+    }
+
+    private static long allocated(com.sun.management.ThreadMXBean threads) {
+        long sum = 0;
+        for (long b : threads.getThreadAllocatedBytes(threads.getAllThreadIds())) if (b > 0) sum += b;
+        return sum;
+    }
 }
