@@ -63,6 +63,11 @@ final class StepBenchCommand implements Callable<Integer> {
                     + "(default ${DEFAULT-VALUE}); the ratios use the fastest")
     java.util.List<String> torchWaitPolicies;
 
+    @Option(names = "--rounds", defaultValue = "1",
+            description = "run both sides this many times, one after the other, and give the ratios' median and range "
+                    + "(this machine moves single runs by 20-40%%; default ${DEFAULT-VALUE})")
+    int rounds;
+
     @Option(names = "--timeout", defaultValue = "1800", description = "seconds each side may take (default ${DEFAULT-VALUE})")
     long timeoutSeconds;
 
@@ -82,24 +87,33 @@ final class StepBenchCommand implements Callable<Integer> {
                     preset, batch, crop, spec.config().framesFor(crop), t, seconds, warmup,
                     Runtime.getRuntime().availableProcessors(),
                     java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-            StepBenchSide ours = runner.runOurs(spec, heapMiB << 20);
-            java.util.List<StepBenchSide> torch = new java.util.ArrayList<>();
-            if (noTorch) {
-                out.println("  pytorch: skipped (--no-torch)");
-            } else {
-                Optional<Path> script = torchScript != null ? Optional.of(torchScript) : StepBenchRunner.findTorchScript();
-                for (String policy : torchWaitPolicies) {
-                    StringBuilder skipped = new StringBuilder();
-                    Optional<StepBenchSide> o = runner.runTorch(python != null ? python : GlooBench.defaultPython(),
-                            script.orElse(null), policy.trim(), skipped);
-                    if (o.isEmpty()) {
-                        out.println("  pytorch: skipped: " + skipped);
-                        break;
+            if (rounds < 1) throw new IllegalArgumentException("--rounds must be at least 1, got " + rounds);
+            java.util.List<double[]> ratios = new java.util.ArrayList<>();
+            boolean torchSkipped = noTorch;
+            for (int round = 1; round <= rounds; round++) {
+                if (rounds > 1) out.printf(Locale.ROOT, "%n  round %d of %d%n", round, rounds);
+                StepBenchSide ours = runner.runOurs(spec, heapMiB << 20);
+                java.util.List<StepBenchSide> torch = new java.util.ArrayList<>();
+                if (noTorch) {
+                    out.println("  pytorch: skipped (--no-torch)");
+                } else if (!torchSkipped) {
+                    Optional<Path> script = torchScript != null ? Optional.of(torchScript) : StepBenchRunner.findTorchScript();
+                    for (String policy : torchWaitPolicies) {
+                        StringBuilder skipped = new StringBuilder();
+                        Optional<StepBenchSide> o = runner.runTorch(python != null ? python : GlooBench.defaultPython(),
+                                script.orElse(null), policy.trim(), skipped);
+                        if (o.isEmpty()) {
+                            out.println("  pytorch: skipped: " + skipped);
+                            torchSkipped = true;
+                            break;
+                        }
+                        torch.add(o.get());
                     }
-                    torch.add(o.get());
                 }
+                StepBenchReport.print(out, spec, ours, torch);
+                StepBenchReport.ratios(ours, torch).ifPresent(ratios::add);
             }
-            StepBenchReport.print(out, spec, ours, torch);
+            if (rounds > 1) StepBenchReport.summary(out, ratios);
             return 0;
         } finally {
             deleteTree(work);

@@ -4,9 +4,11 @@ import io.mert.cli.bench.StepBenchSide;
 import io.mert.cli.bench.StepBenchSpec;
 
 import java.io.PrintStream;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 
 /** The table {@code mert bench step} prints. */
 final class StepBenchReport {
@@ -37,6 +39,30 @@ final class StepBenchReport {
         } else {
             out.printf(Locale.ROOT, "  first-step losses differ by %.1e (relative; dropout draws differ between the sides)%n", lossGap);
         }
+    }
+
+    /** {step time, peak RSS} of ours over the peer's fastest run, or empty without a peer. */
+    static Optional<double[]> ratios(StepBenchSide ours, List<StepBenchSide> torchRuns) {
+        return torchRuns.stream().min(Comparator.comparingDouble(StepBenchSide::medianStepMs))
+                .map(t -> new double[] {ours.medianStepMs() / t.medianStepMs(), (double) ours.peakRssBytes() / t.peakRssBytes()});
+    }
+
+    /** The median and range of each round's ratios ({@link #ratios}). */
+    static void summary(PrintStream out, List<double[]> rounds) {
+        if (rounds.isEmpty()) {
+            out.printf(Locale.ROOT, "%n  no ratios: the PyTorch peer did not run%n");
+            return;
+        }
+        double[] time = rounds.stream().mapToDouble(r -> r[0]).toArray(), mem = rounds.stream().mapToDouble(r -> r[1]).toArray();
+        out.printf(Locale.ROOT, "%n  over %d rounds (median, range):%n", rounds.size());
+        summaryLine(out, "step time  mert / pytorch", time);
+        summaryLine(out, "peak RSS   mert / pytorch", mem);
+    }
+
+    private static void summaryLine(PrintStream out, String what, double[] v) {
+        double median = StepBenchSide.median(v);
+        out.printf(Locale.ROOT, "  %s = %.2fx  (%.2fx-%.2fx; goal <= 1.00x: %s)%n", what, median,
+                Arrays.stream(v).min().orElse(Double.NaN), Arrays.stream(v).max().orElse(Double.NaN), median <= 1.0 ? "met" : "NOT met");
     }
 
     private static void printProfile(PrintStream out, StepBenchSide ours) {

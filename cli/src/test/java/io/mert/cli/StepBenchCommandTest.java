@@ -69,6 +69,25 @@ class StepBenchCommandTest {
                 .map(l -> l.substring(l.indexOf(')') + 1).trim().split("\\s+")[0]).toList(), out);
     }
 
+    @Test
+    void roundsRepeatBothSidesAndSummariseTheRatios() throws Exception {
+        Assumptions.assumeTrue(torchAvailable(), "python3 with torch and torchaudio is not installed");
+        String[] args = java.util.stream.Stream.concat(java.util.Arrays.stream(SMALL),
+                java.util.stream.Stream.of("--rounds", "2", "--torch-wait-policy", "PASSIVE")).toArray(String[]::new);
+        String out = run(args);
+        assertTrue(out.contains("round 1 of 2") && out.contains("round 2 of 2"), out);
+        assertEquals(2, out.lines().filter(l -> l.trim().startsWith("pytorch (torchaudio")).count(), out);
+        List<Double> perRound = new java.util.ArrayList<>();
+        Matcher r = Pattern.compile("\\n  step time  mert / pytorch = ([0-9.]+)x  \\(goal").matcher(out);
+        while (r.find()) perRound.add(Double.parseDouble(r.group(1)));
+        assertEquals(2, perRound.size(), out);
+        Matcher m = Pattern.compile("over 2 rounds \\(median, range\\):\\n  step time  mert / pytorch = ([0-9.]+)x  \\(([0-9.]+)x-([0-9.]+)x").matcher(out);
+        assertTrue(m.find(), out);
+        assertEquals((perRound.get(0) + perRound.get(1)) / 2, Double.parseDouble(m.group(1)), 0.011, out);
+        assertEquals(Math.min(perRound.get(0), perRound.get(1)), Double.parseDouble(m.group(2)), 1e-9, out);
+        assertEquals(Math.max(perRound.get(0), perRound.get(1)), Double.parseDouble(m.group(3)), 1e-9, out);
+    }
+
     private static boolean torchAvailable() throws Exception {
         try {
             Process p = new ProcessBuilder(io.mert.cli.bench.GlooBench.defaultPython(), "-c", "import torch, torchaudio")

@@ -386,6 +386,11 @@ public final class MertNetwork implements AutoCloseable {
         return replay == null ? 0 : replay.opCount();
     }
 
+    /** Recorded ops the replay leaves out, 0 without a replay plan (tests). */
+    int replayLeftOut() {
+        return replay == null ? 0 : replay.leftOut();
+    }
+
     /** The training step's arena on this thread (tests). */
     StepArena trainingArena() {
         return StepArena.of(train.sd.getFunction("grad"));

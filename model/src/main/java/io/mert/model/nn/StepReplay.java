@@ -10,6 +10,7 @@ import org.nd4j.linalg.api.ops.CustomOp;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.api.ops.Op;
 import org.nd4j.linalg.api.ops.OpContext;
+import org.nd4j.linalg.api.ops.impl.shape.Reshape;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.Assign;
 import org.nd4j.linalg.api.ops.impl.transforms.gradient.GradientBackwardsMarker;
 import org.nd4j.linalg.api.ops.impl.transforms.same.Identity;
@@ -47,6 +48,8 @@ final class StepReplay implements AutoCloseable {
 
     /** {@code -Dmert.stepReplay=false} runs every training step through SameDiff's session. */
     static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("mert.stepReplay", "true"));
+    /** {@code -Dmert.stepReplay.views=false} keeps the session's reshape copies in the replay. */
+    static final boolean VIEWS = Boolean.parseBoolean(System.getProperty("mert.stepReplay.views", "true"));
 
     /** One op as the session ran it, with a context of its own holding the step's arrays. */
     private record Step(DifferentialFunction op, String opName, OpContext context, INDArray fillWithOne) {}
@@ -56,10 +59,13 @@ final class StepReplay implements AutoCloseable {
 
     private final StepArena arena;
     private final List<Step> steps;
+    /** Steps the replay leaves out: reshapes whose readers read a view of the input instead ({@link #viewsForReshapes}). */
+    private final boolean[] skipped;
     private final Map<String, INDArray> placeholders;
     private final Map<String, INDArray> variables;
     private final List<Capture> captures;
     private final Set<String> captured = new java.util.HashSet<>();
+    private final Set<INDArray> views = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Map<String, INDArray> outputs;
     private final Map<String, INDArray> gradients;
 
@@ -67,6 +73,7 @@ final class StepReplay implements AutoCloseable {
                        List<Capture> captures, Map<String, INDArray> outputs, Map<String, INDArray> gradients) {
         this.arena = arena;
         this.steps = steps;
+        this.skipped = new boolean[steps.size()];
         this.placeholders = placeholders;
         this.variables = variables;
         this.captures = captures;
@@ -79,8 +86,16 @@ final class StepReplay implements AutoCloseable {
         return arena;
     }
 
+    /** Recorded ops the replay leaves out (reshapes read as views). */
+    int leftOut() {
+        return steps.size() - opCount();
+    }
+
+    /** Ops each replayed step runs. */
     int opCount() {
-        return steps.size();
+        int n = 0;
+        for (boolean skip : skipped) if (!skip) n++;
+        return n;
     }
 
     /** Whether this plan can run a step with these placeholders, and the graph still has the arrays it was recorded with. */
@@ -108,9 +123,11 @@ final class StepReplay implements AutoCloseable {
         int nextCapture = 0;
         for (int i = 0; i < steps.size(); i++) {
             Step s = steps.get(i);
-            long start = profile == null ? 0 : System.nanoTime();
-            execute(s);
-            if (profile != null) profile.add(s.opName, System.nanoTime() - start);
+            if (!skipped[i]) {
+                long start = profile == null ? 0 : System.nanoTime();
+                execute(s);
+                if (profile != null) profile.add(s.opName, System.nanoTime() - start);
+            }
             for (; nextCapture < captures.size() && captures.get(nextCapture).after == i; nextCapture++) {
                 Capture c = captures.get(nextCapture);
                 INDArray target = captureTargets.get(c.variable);
@@ -222,6 +239,7 @@ final class StepReplay implements AutoCloseable {
                     : replay.placeholdersAreInputs(graph) ? null : "the session copied a placeholder";
             if (problem == null) problem = replay.keep(outputs, replay.outputs);
             if (problem == null) problem = replay.keep(gradients, replay.gradients);
+            if (problem == null && VIEWS) replay.viewsForReshapes();
             if (problem == null && replay.captures.size() != captured.size()) problem = "a gradient was copied out by an op the plan does not run";
             if (problem != null) {
                 LOG.info("training steps stay with SameDiff's session: {}", problem);
@@ -260,6 +278,85 @@ final class StepReplay implements AutoCloseable {
                 "TensorArraySplit", "TensorArrayRemove");
     }
 
+    /**
+     * Leaves out reshapes of dense arrays: their readers read a view of the reshape's input instead of the copy the
+     * session made (81 copies per tiny step, 281 per 95M step). Only where that is safe in this plan: nothing writes
+     * the input's memory between the reshape and the copy's last reader (the arena may have handed that memory to a
+     * later op once the session thought the input dead), and every reader is a custom op (a legacy scalar op holds
+     * its operand outside the context). The outputs and gradients the caller reads after the step get the views too.
+     */
+    private void viewsForReshapes() {
+        for (int i = 0; i < steps.size(); i++) {
+            Step s = steps.get(i);
+            if (!(s.op instanceof Reshape) || s.context == null) continue;
+            INDArray a = s.context.getInputArrays().get(0), b = s.context.getOutputArrays().get(0);
+            if (!KernelMemory.isDense(a) || a.ordering() != 'c' || b.dataType() != a.dataType() || b.length() != a.length()) continue;
+            INDArray view = a.reshape('c', b.shape());
+            if (address(view) != address(a)) continue; // a copy after all
+            boolean readAfterTheStep = holds(outputs, b) || holds(gradients, b) || capturesArray(b);
+            int last = readAfterTheStep ? steps.size() - 1 : lastReader(b, i);
+            if (last < 0 || !readersAreCustomOps(b, i, last) || written(a, i + 1, last)) continue;
+            for (int j = i + 1; j <= last; j++) {
+                Step r = steps.get(j);
+                if (r.context == null) continue;
+                List<INDArray> in = r.context.getInputArrays();
+                for (int k = 0; k < in.size(); k++) if (in.get(k) == b) r.context.setInputArray(k, view);
+            }
+            outputs.replaceAll((name, arr) -> arr == b ? view : arr);
+            gradients.replaceAll((name, arr) -> arr == b ? view : arr);
+            captures.replaceAll(c -> c.array == b ? new Capture(c.after, c.variable, view) : c);
+            views.add(view);
+            skipped[i] = true;
+        }
+    }
+
+    private static boolean holds(Map<String, INDArray> arrays, INDArray a) {
+        for (INDArray x : arrays.values()) if (x == a) return true;
+        return false;
+    }
+
+    private boolean capturesArray(INDArray a) {
+        for (Capture c : captures) if (c.array == a) return true;
+        return false;
+    }
+
+    /** The last step after {@code from} that reads {@code a}, or -1. */
+    private int lastReader(INDArray a, int from) {
+        int last = -1;
+        for (int j = from + 1; j < steps.size(); j++) {
+            Step r = steps.get(j);
+            if (r.context != null && r.context.getInputArrays().stream().anyMatch(x -> x == a)) last = j;
+        }
+        return last;
+    }
+
+    private boolean readersAreCustomOps(INDArray a, int from, int to) {
+        for (int j = from + 1; j <= to; j++) {
+            Step r = steps.get(j);
+            if (r.context != null && !(r.op instanceof CustomOp) && r.context.getInputArrays().stream().anyMatch(x -> x == a)) return false;
+        }
+        return true;
+    }
+
+    /** Whether a step in [from, to] writes memory that {@code a} covers. */
+    private boolean written(INDArray a, int from, int to) {
+        long lo = address(a), hi = lo + a.length() * a.dataType().width();
+        for (int j = from; j <= to; j++) {
+            Step w = steps.get(j);
+            List<INDArray> outs = w.fillWithOne != null ? List.of(w.fillWithOne) : w.context.getOutputArrays();
+            for (INDArray o : outs) {
+                if (o == null || o.isEmpty()) continue;
+                long oLo = address(o), oHi = oLo + o.length() * o.dataType().width();
+                if (oLo < hi && lo < oHi) return true;
+            }
+        }
+        return false;
+    }
+
+    private static long address(INDArray a) {
+        return a.data().addressPointer().address(); // includes a view's offset
+    }
+
     /** Every op input that is a placeholder must be the caller's array itself (not a cast copy), or new contents would not reach it. */
     private boolean placeholdersAreInputs(SameDiff graph) {
         Set<INDArray> phArrays = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -281,6 +378,7 @@ final class StepReplay implements AutoCloseable {
         Set<INDArray> rewritten = Collections.newSetFromMap(new IdentityHashMap<>());
         rewritten.addAll(variables.values()); // the parameters: updated in place by the optimizer
         rewritten.addAll(placeholders.values()); // refilled before every step
+        rewritten.addAll(views); // views of arrays the plan writes
         for (Step s : steps) {
             if (s.fillWithOne != null) rewritten.add(s.fillWithOne);
             else rewritten.addAll(s.context.getOutputArrays());

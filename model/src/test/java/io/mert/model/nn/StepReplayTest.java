@@ -36,6 +36,7 @@ class StepReplayTest {
                     assertArrayEquals(g2.toFloatVector(), g1.toFloatVector(), 0f, at);
                     // recorded at the first step of each batch size, replayed from the second
                     assertTrue(replaying.replayedOps() > 100, at + ": no replay plan");
+                    assertTrue(replaying.replayLeftOut() > 10, at + ": reshapes are read as views: " + replaying.replayLeftOut());
                     assertEquals(0, session.replayedOps());
                     // evaluation (another graph, or with no dropout the training graph's session) between steps
                     assertEquals(session.evaluate(b).loss(), replaying.evaluate(b).loss(), 0.0, at);
