@@ -23,7 +23,7 @@ final class KernelMemory {
     });
 
     /** Per-thread heap blocks for kernels that copy a block in, work on it in a plain loop and copy it out. */
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][]);
 
     private KernelMemory() {
     }

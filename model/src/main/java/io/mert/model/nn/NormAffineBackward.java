@@ -65,6 +65,14 @@ public final class NormAffineBackward extends JavaKernelOp { // public, as its c
         double[] groupDyH = g.gainAlongGroup() ? null : new double[groups], groupDy = g.gainAlongGroup() ? null : new double[groups];
         KernelMemory.parallelFor(groups, k -> {
             int start = g.start(k);
+            if (step == 1) {
+                double[] sums = backwardContiguous(x, gain, dy, dx, g, k, start, n, l.eps(), means, rstds);
+                if (!g.gainAlongGroup()) {
+                    groupDyH[k] = sums[0];
+                    groupDy[k] = sums[1];
+                }
+                return;
+            }
             double mean = NormAffine.mean(x, start, n, step);
             float r = NormAffine.rstd(x, start, n, step, mean, l.eps());
             float m = (float) mean;
@@ -116,5 +124,48 @@ public final class NormAffineBackward extends JavaKernelOp { // public, as its c
                 dBias.put(c, (float) sDy[c]);
             }
         }
+    }
+
+    /**
+     * One group whose values lie next to each other, on heap copies: the strided loop's arithmetic in the same order
+     * (the same bits). Returns the group's sums of dy h and dy.
+     */
+    private static double[] backwardContiguous(FloatBuffer x, FloatBuffer gain, FloatBuffer dy, FloatBuffer dx, NormAffine.Groups g,
+                                               int k, int start, int n, double eps, float[] means, float[] rstds) {
+        float[] v = KernelMemory.scratch(0, n), d = KernelMemory.scratch(1, n);
+        x.get(start, v, 0, n);
+        dy.get(start, d, 0, n);
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += v[i];
+        float m = (float) (sum / n);
+        float r = NormAffine.rstd(v, n, m, eps);
+        means[k] = m;
+        rstds[k] = r;
+        boolean along = g.gainAlongGroup();
+        float[] gv = null;
+        float gk = 0;
+        if (along) {
+            gv = KernelMemory.scratch(2, n);
+            gain.get(0, gv, 0, n);
+        } else {
+            gk = gain.get(g.gainOf(k));
+        }
+        double sumDh = 0, sumDhH = 0, sumDy = 0, sumDyH = 0;
+        for (int i = 0; i < n; i++) {
+            float h = (v[i] - m) * r, di = d[i];
+            float dh = di * (along ? gv[i] : gk);
+            sumDh += dh;
+            sumDhH += (double) dh * h;
+            sumDy += di;
+            sumDyH += (double) di * h;
+        }
+        float meanDh = (float) (sumDh / n), meanDhH = (float) (sumDhH / n);
+        for (int i = 0; i < n; i++) {
+            float h = (v[i] - m) * r;
+            float dh = d[i] * (along ? gv[i] : gk);
+            d[i] = r * (dh - meanDh - h * meanDhH);
+        }
+        dx.put(start, d, 0, n);
+        return new double[] {sumDyH, sumDy};
     }
 }
